@@ -1,0 +1,6 @@
+"""Allows `python -m cs336_systems` where console scripts are not installed (e.g. on the GPU machine)."""
+
+from cs336_systems.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
