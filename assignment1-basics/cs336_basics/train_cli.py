@@ -1,0 +1,7 @@
+"""Subcommands of `cs336-basics`: train, generate, download, plot."""
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to the `cs336-basics` parser."""
