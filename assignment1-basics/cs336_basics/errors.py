@@ -7,3 +7,23 @@ class BasicsError(Exception):
 
 class ConfigError(BasicsError, ValueError):
     """A configuration value is unknown, of the wrong type, or inconsistent with another value."""
+
+
+class InputFileError(BasicsError, FileNotFoundError):
+    """An input file is missing, is a directory, or cannot be read (the message names the path and the reason)."""
+
+
+class NotUtf8Error(BasicsError, ValueError):
+    """A text input is not valid UTF-8 (the message gives the file, byte offset and offending bytes)."""
+
+
+class EmptyCorpusError(BasicsError, ValueError):
+    """A training corpus has no text left after removing special tokens, so there is nothing to learn."""
+
+
+class TokenizerFormatError(BasicsError, ValueError):
+    """Vocabulary/merges data is malformed or inconsistent (e.g. a merge whose halves are not in the vocab)."""
+
+
+class TokenIdError(BasicsError, ValueError):
+    """A token id is outside the tokenizer's vocabulary (negative or >= vocab size)."""
