@@ -27,3 +27,19 @@ class TokenizerFormatError(BasicsError, ValueError):
 
 class TokenIdError(BasicsError, ValueError):
     """A token id is outside the tokenizer's vocabulary (negative or >= vocab size)."""
+
+
+class DataFileError(BasicsError, ValueError):
+    """A token data file is missing, corrupt, of the wrong dtype, too short, or holds ids >= the model's vocab size."""
+
+
+class CheckpointNotFoundError(BasicsError, FileNotFoundError):
+    """No checkpoint exists at the given path or in the given run directory."""
+
+
+class CheckpointError(BasicsError, ValueError):
+    """A checkpoint file is corrupt, truncated, or does not match the model/optimizer it is loaded into."""
+
+
+class DownloadError(BasicsError, OSError):
+    """A dataset could not be fetched (offline, unreachable host, HTTP error); the message names the URL."""
