@@ -1,6 +1,6 @@
 """The `cs336-alignment` command line.
 
-    uv run cs336-alignment --help
+uv run cs336-alignment --help
 """
 
 import argparse

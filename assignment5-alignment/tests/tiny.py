@@ -7,7 +7,8 @@ from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 EOS = "<|endoftext|>"
 CORPUS = [
     "A conversation between User and Assistant. The Assistant thinks, then answers.",
-    "User: Tom has 3 apples and buys 4 more. How many apples? Assistant: <think> 3 + 4 = 7 </think> <answer> 7 </answer>",
+    "User: Tom has 3 apples and buys 4 more. How many apples?",
+    "Assistant: <think> 3 + 4 = 7 </think> <answer> 7 </answer>",
     "The answer is \\boxed{42}. Fractions like \\frac{1}{2} and numbers like 1,000 appear too.",
     "Sam had 12 coins, gave away 5 and found 9. 12 - 5 = 7, 7 + 9 = 16.",
 ] * 8
