@@ -1,6 +1,6 @@
 """The `cs336-scaling` command line.
 
-    uv run cs336-scaling --help
+uv run cs336-scaling --help
 """
 
 import argparse

@@ -1,0 +1,1 @@
+"""The offline training API server: app factory, store, dispatcher (spec §2, §4.1)."""
