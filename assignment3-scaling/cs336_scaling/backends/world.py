@@ -29,7 +29,7 @@ class World:
     k_lr: float = 0.03
     c_div: float = 10.0
     # critical batch (Kaplan): D_eff = D / (1 + batch_tokens / B_crit), B_crit = b_star / L^(1/0.21)
-    b_star: float = 2e9
+    b_star: float = 2e10
     # shape: k_shape * ln²((d/L) / aspect)
     aspect: float = 64.0
     k_shape: float = 0.01
