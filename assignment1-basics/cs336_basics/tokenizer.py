@@ -69,13 +69,9 @@ class Tokenizer:
         self._special_prefixes = {s[:k] for s in self.special_tokens for k in range(1, len(s))}
         self._max_special_len = max((len(s) for s in self.special_tokens), default=0)
 
-        missing = [b for b in range(256) if bytes([b]) not in self._token_to_id]
-        if missing:
-            raise TokenizerFormatError(
-                f"vocab lacks {len(missing)} of the 256 single-byte tokens (e.g. byte {missing[0]}); "
-                "a byte-level BPE vocab must contain every byte"
-            )
-        self._byte_ids = [self._token_to_id[bytes([b])] for b in range(256)]
+        # A vocab without some single bytes (e.g. the handout's toy example) still works until such a byte occurs.
+        self._byte_ids: list[int | None] = [self._token_to_id.get(bytes([b])) for b in range(256)]
+        self._has_all_bytes = None not in self._byte_ids
         self._ranks: dict[int, int] = {}
         for rank, (a, b) in enumerate(self.merges):
             ids = [self._token_to_id.get(t) for t in (a, b, a + b)]
@@ -126,6 +122,9 @@ class Tokenizer:
         """Token ids of one pre-token: merge the lowest-rank adjacent pair until none is left."""
         byte_ids = self._byte_ids
         ids = [byte_ids[b] for b in piece.encode("utf-8")]
+        if not self._has_all_bytes and None in ids:
+            missing = piece.encode("utf-8")[ids.index(None)]
+            raise TokenizerFormatError(f"byte 0x{missing:02x} of pre-token {piece!r} has no token in the vocab")
         get = self._ranks.get
         # ranks[i] = packed (rank, merged id) of the pair (ids[i], ids[i+1]); only the two neighbours of a merge
         # change, so each step costs one min() instead of re-ranking every pair. Merging the leftmost lowest-rank
