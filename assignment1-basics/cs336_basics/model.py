@@ -427,6 +427,7 @@ class TransformerLM(nn.Module):
         top_p: float | None = None,
         eos_token_id: int | None = None,
         generator: torch.Generator | None = None,
+        attention_mask: Tensor | None = None,
     ):
         """Sample continuations; see `cs336_basics.generation.generate`. Returns the new tokens only: a (batch, n)
         tensor for tensor prompts ((1, n) for a 1-D prompt, as the staff model does), lists for list prompts."""
@@ -441,6 +442,7 @@ class TransformerLM(nn.Module):
             top_p=top_p,
             eos_token_id=eos_token_id,
             generator=generator,
+            attention_mask=attention_mask,
         )
 
     # -- files -------------------------------------------------------------------------------------------------
