@@ -69,7 +69,8 @@ def scaled_dot_product_attention(
     scores = (Q @ K.transpose(-2, -1)) * (1.0 / math.sqrt(Q.shape[-1]))
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
-    return softmax(scores, dim=-1) @ V
+    # The softmax runs in fp32 even under bf16 autocast (a no-op cast in fp32); probabilities go back to V's dtype.
+    return softmax(scores.float(), dim=-1).to(V.dtype) @ V
 
 
 # ---------------------------------------------------------------------------------------------------------------
