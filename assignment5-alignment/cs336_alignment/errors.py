@@ -7,3 +7,7 @@ class AlignmentError(Exception):
 
 class ConfigError(AlignmentError, ValueError):
     """A configuration value is unknown, of the wrong type, or inconsistent with another value."""
+
+
+class CheckpointError(AlignmentError, FileNotFoundError):
+    """A checkpoint file is missing or is not one of ours."""

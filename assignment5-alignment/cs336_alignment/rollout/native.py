@@ -173,7 +173,8 @@ class NativeEngine:
                     reasons[b] = "length"
             if all(r is not None for r in reasons):
                 break
-            step_pos = (lengths + step).unsqueeze(1)
+            # Finished rows keep being fed (frozen); clamp so their positions stay inside the RoPE table.
+            step_pos = (lengths + step).clamp_max(model.context_length - 1).unsqueeze(1)
             step_mask = valid[:, None, None, : prompt_len + step + 1]
             logits = model(next_tokens.unsqueeze(1), step_pos, kv_cache=cache, attn_mask=step_mask)[:, -1]
             cache.advance(1)
