@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import chromium_paths
+
 from tests.conftest import ALICE_KEY, Api, LiveServer, make_cfg
 
 pytestmark = pytest.mark.browser
