@@ -9,7 +9,8 @@ from cs336_alignment.errors import ConfigError
 def test_precedence_defaults_file_overrides(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text(
-        "[grpo]\ngroup_size = 4\nrollout_batch_size = 64\ntrain_batch_size = 64\ngradient_accumulation_steps = 8\n[optim]\nlr = 1\n"
+        "[grpo]\ngroup_size = 4\nrollout_batch_size = 64\ntrain_batch_size = 64\n"
+        "gradient_accumulation_steps = 8\n[optim]\nlr = 1\n"
     )
     cfg = load_config(GRPORunConfig, path, ["grpo.group_size=8", "run.name=abc", "optim.lr=2e-5"])
     assert cfg.grpo.group_size == 8 and cfg.grpo.rollout_batch_size == 64
