@@ -14,7 +14,6 @@ from warcio.warcwriter import WARCWriter
 
 from cs336_data.quality.boilerplate import generate_boilerplate_documents
 
-
 STDLIB_MODULES = (
     "argparse asyncio ast base64 bisect calendar codecs collections concurrent.futures configparser contextlib copy "
     "csv dataclasses datetime decimal difflib dis doctest email enum fnmatch fractions ftplib functools gettext glob "

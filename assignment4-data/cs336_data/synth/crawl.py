@@ -69,9 +69,13 @@ def _pii_text(rng: random.Random, prose: str) -> tuple[str, dict[str, int]]:
     email = f"{user}{rng.randint(1, 99)}@example{rng.randint(1, 9)}.com"
     phone = rng.choice(["(555) 123-4567", "555-987-6543", "+1 555 222 3333", "5551234567", "(555)-765-4321"])
     ip = f"{rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
-    lookalikes = "ISBN 978-0-306-40615-7, release v3.10.0.1, price $1,234.56, date 2024-01-15."
-    line = f"Contact {email} or call {phone}. The server is at {ip}. {lookalikes}"
-    return f"{prose}\n{line}\n", {"emails": 1, "phone_numbers": 1, "ips": 1}
+    # look-alikes that must survive masking, on their own line (unique per document, so exact-line dedup keeps it;
+    # the masked PII line itself becomes identical across documents and is removed there)
+    lookalikes = (
+        f"ISBN 978-0-306-40615-7, release v3.10.0.1, price ${rng.randint(1000, 999_999):,}.56, date 2024-01-15."
+    )
+    line = f"Contact {email} or call {phone}. The server is at {ip}."
+    return f"{prose}\n{line}\n{lookalikes}\n", {"emails": 1, "phone_numbers": 1, "ips": 1}
 
 
 def _perturb(rng: random.Random, text: str) -> str:

@@ -4,7 +4,10 @@ from resiliparse.extract.html2text import extract_plain_text
 from cs336_data.extract import decode_html_bytes, extract_text_from_html_bytes, sniff_meta_charset
 from tests.adapters import run_extract_text_from_html_bytes
 
-PAGE = "<html><head>{meta}<title>T</title></head><body><p>Caf\u00e9 na\u00efve \u00fcber \u2014 d\u00e9j\u00e0 vu</p></body></html>"
+PAGE = (
+    "<html><head>{meta}<title>T</title></head>"
+    "<body><p>Caf\u00e9 na\u00efve \u00fcber \u2014 d\u00e9j\u00e0 vu</p></body></html>"
+)
 
 
 @pytest.mark.parametrize("codec", ["utf-8", "cp1252", "utf-16", "utf-16-le", "utf-8-sig"])

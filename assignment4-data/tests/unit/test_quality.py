@@ -53,9 +53,9 @@ def test_needs_positives(tmp_path):
 @pytest.mark.needs_data
 @pytest.mark.slow
 def test_reference_pages_and_no_leak(corpus_quality_model, shared_data):
-    from tests.adapters import run_classify_quality
-
     import os
+
+    from tests.adapters import run_classify_quality
 
     os.environ["CS336_QUALITY_MODEL"] = str(corpus_quality_model)
     try:
