@@ -14,11 +14,14 @@ Our own implementation of the grading rules the handout's r1_zero reward relies 
 """
 
 import concurrent.futures as cf
+import importlib.util
 import multiprocessing
 import re
 import threading
 from collections.abc import Callable
 from fractions import Fraction
+
+from cs336_alignment.errors import AlignmentError
 
 SYMPY_TIMEOUT_S = 2.0
 WORKER_STARTUP_TIMEOUT_S = 120.0
@@ -245,16 +248,37 @@ def _equal_normalized(answer: str, gold: str, use_sympy: bool, worker: SympyWork
     return worker.equal(answer, gold)
 
 
+def math_verify_equal(answer: str, gold: str) -> bool:
+    """Math-Verify's LaTeX equivalence (optional extra `math`); run it through a `SympyWorker` for the timeout."""
+    from math_verify import parse, verify
+
+    try:
+        return bool(verify(parse(f"${gold}$"), parse(f"${answer}$")))
+    except Exception:  # noqa: BLE001 - boundary: unparseable model text means "not equal"
+        return False
+
+
+def _require_math_verify() -> None:
+    if importlib.util.find_spec("math_verify") is None:
+        raise AlignmentError("grading with Math-Verify needs the optional extra: uv sync --extra math")
+
+
 def grade(
-    answer: str, ground_truth: str | int | float | list, use_sympy: bool = True, worker: SympyWorker | None = None
+    answer: str,
+    ground_truth: str | int | float | list,
+    use_sympy: bool = True,
+    worker: SympyWorker | None = None,
+    use_math_verify: bool = False,
 ) -> bool:
     """Is `answer` the same mathematical answer as `ground_truth` (a str, a number, or a list of acceptable ones)?
 
     Sympy runs in the shared `SympyWorker` (timeout) unless `worker` is given; pass `use_sympy=False` for the
-    string/rational checks only.
+    string/rational checks only. `use_math_verify` adds Math-Verify as a last resort (extra `math`).
     """
+    if use_math_verify:
+        _require_math_verify()
     if isinstance(ground_truth, list | tuple):
-        return any(grade(answer, g, use_sympy, worker) for g in ground_truth)
+        return any(grade(answer, g, use_sympy, worker, use_math_verify) for g in ground_truth)
     gold = str(ground_truth)
     if "\\boxed" in gold:
         gold = extract_last_boxed(gold) or gold
@@ -266,4 +290,7 @@ def grade(
     norm_answer, norm_gold = normalize_answer(answer), normalize_answer(gold)
     if not norm_answer:
         return False
-    return _equal_normalized(norm_answer, norm_gold, use_sympy, worker or (_default_worker() if use_sympy else None))
+    worker = worker or (_default_worker() if use_sympy or use_math_verify else None)
+    if _equal_normalized(norm_answer, norm_gold, use_sympy, worker):
+        return True
+    return use_math_verify and worker.call(math_verify_equal, answer, gold)

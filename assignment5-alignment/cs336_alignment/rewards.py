@@ -32,7 +32,7 @@ def _result(format_reward: float, answer_reward: float) -> dict[str, float]:
 
 
 def r1_zero_reward_fn(response: str, ground_truth: str | int | float | list, fast: bool = True) -> dict[str, float]:
-    """Format and answer reward of an r1_zero response. `fast=False` is accepted for API parity (same grading)."""
+    """Format and answer reward of an r1_zero response. `fast=False` also tries Math-Verify (extra `math`)."""
     if FORMAT_OPEN not in response or ANSWER_CLOSE not in response:
         return _result(0.0, 0.0)
     answer = response.split(ANSWER_OPEN)[-1].replace(ANSWER_CLOSE, "")
@@ -41,7 +41,7 @@ def r1_zero_reward_fn(response: str, ground_truth: str | int | float | list, fas
         if boxed is None:
             return _result(1.0, 0.0)
         answer = boxed
-    return _result(1.0, 1.0 if grade(answer, ground_truth) else 0.0)
+    return _result(1.0, 1.0 if grade(answer, ground_truth, use_math_verify=not fast) else 0.0)
 
 
 def question_only_reward_fn(
@@ -51,7 +51,7 @@ def question_only_reward_fn(
     boxed = extract_last_boxed(response)
     if boxed is None:
         return _result(0.0, 0.0)
-    return _result(1.0, 1.0 if grade(boxed, ground_truth) else 0.0)
+    return _result(1.0, 1.0 if grade(boxed, ground_truth, use_math_verify=not fast) else 0.0)
 
 
 @cache

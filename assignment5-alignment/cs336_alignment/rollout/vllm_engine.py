@@ -1,11 +1,11 @@
-"""vLLM rollout engine (optional extra `vllm`): the handout's 2-GPU topology (spec §3.4).
+"""vLLM rollout engine (optional, installed by hand on the GPU host): the handout's 2-GPU topology (spec §3.4).
 
 The policy trains on one GPU and a vLLM `LLM` samples on another. Before each rollout or evaluation phase
 `sync_weights(policy)` pushes the policy's state dict into vLLM's model. The only version-specific code is
 `_load_weights_into_vllm`, which reaches the model through the engine internals of vLLM 0.7.x (V0 engine) and falls
 back to `collective_rpc` on newer versions.
 
-    uv sync --extra vllm   # then: cs336-alignment grpo --config configs/qwen2.5_math_1.5b_grpo_2gpu.toml
+    uv pip install 'vllm>=0.7.2'   # then: cs336-alignment grpo --config configs/qwen2.5_math_1.5b_grpo_2gpu.toml
 """
 
 from collections.abc import Sequence
@@ -17,9 +17,8 @@ import torch
 from cs336_alignment.errors import AlignmentError
 from cs336_alignment.rollout.base import Completion, SamplingParams, TextCodec, per_request_params
 
-VLLM_EXTRA_HINT = (
-    "the vllm engine needs the optional extra: uv sync --extra vllm (or pip install 'cs336-alignment[vllm]')"
-)
+# Not a pyproject extra: each vLLM release pins its own torch, which would drag the whole workspace lock with it.
+VLLM_EXTRA_HINT = "install vLLM into this environment on the GPU host (uv pip install 'vllm>=0.7.2'); see the README"
 
 
 def _import_vllm():

@@ -58,5 +58,5 @@ def test_build_engine_errors(setup):
     try:
         import vllm  # noqa: F401
     except ImportError:
-        with pytest.raises(AlignmentError, match="uv sync --extra vllm"):
+        with pytest.raises(AlignmentError, match="uv pip install"):
             build_engine("vllm", model, tok, model_path="/nonexistent")

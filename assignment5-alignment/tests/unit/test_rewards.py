@@ -126,3 +126,15 @@ def test_sympy_worker_times_out_and_recovers():
         assert worker.equal("\\sqrt{8}", "2\\sqrt{2}") is True  # a fresh worker took over
     finally:
         worker.close()
+
+
+def test_slow_grading_uses_math_verify_or_names_the_extra():
+    import importlib.util
+
+    from cs336_alignment.errors import AlignmentError
+
+    if importlib.util.find_spec("math_verify") is None:
+        with pytest.raises(AlignmentError, match="uv sync --extra math"):
+            r1_zero_reward_fn(wrap("7"), "7", fast=False)
+    else:
+        assert r1_zero_reward_fn(wrap("\\frac{14}{2}"), "7", fast=False)["reward"] == 1.0
