@@ -255,6 +255,27 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_make_corpus_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "make-corpus", help="write a seeded synthetic uint16 token corpus for the local backend",
+        epilog=_example("cs336-scaling make-corpus --out data/synthetic --train-tokens 20000000 --vocab-size 512"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    p.add_argument("--out", "--out-dir", dest="out", type=Path, required=True)
+    p.add_argument("--train-tokens", type=int, default=20_000_000)
+    p.add_argument("--vocab-size", type=int, default=512)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=cmd_make_corpus)
+
+
+def cmd_make_corpus(args: argparse.Namespace) -> int:
+    from cs336_scaling.backends.local import make_synthetic_corpus
+
+    root = make_synthetic_corpus(args.out, train_tokens=args.train_tokens, vocab_size=args.vocab_size, seed=args.seed)
+    print(f"wrote {root}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cs336-scaling", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="re-raise errors with their traceback")
@@ -264,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_client_parsers(sub)
     add_plan_parser(sub)
     add_grade_parser(sub)
+    add_make_corpus_parser(sub)
     return parser
 
 
