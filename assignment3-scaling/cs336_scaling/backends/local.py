@@ -150,7 +150,7 @@ class LocalBackend:
         model = TransformerLM(
             arch.vocab_size, SEQ_LEN, arch.hidden_size, arch.num_hidden_layers, arch.num_attention_heads,
             arch.intermediate_size, float(arch.rope_theta), tie_embeddings=arch.tie_word_embeddings,
-            norm_eps=arch.rms_norm_eps, device=device,
+            norm_eps=arch.rms_norm_eps, attn_backend="torch", device=device,
         )  # fmt: skip
         sched = opt_cfg.lr_scheduler
         if isinstance(opt_cfg, SGDConfig):
