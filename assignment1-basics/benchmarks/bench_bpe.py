@@ -12,7 +12,7 @@ Protocol: each training runs in a fresh subprocess (so peak memory is that run's
 inside the subprocess around the training call only (imports and interpreter start excluded); peak RSS is the
 largest sum of RSS over the subprocess and all its descendants, sampled every 20 ms with psutil (forked workers'
 shared pages are counted once per process, so this overestimates ours slightly). Ratios: `speedup = HF time /
-our time` (> 1: ours faster), `RSS ratio = ours / HF` (< 1: ours smaller). Before timing anything the two vocabularies are
+our time` (> 1: ours faster), `RSS ratio = ours / HF` (< 1: ours smaller). The two vocabularies are
 compared: the share of HF's learned tokens that we also learn is reported as a sanity check (the trainers differ
 in tie-breaking and HF does not strip the special token from the text, so 100 % is not expected).
 The machine is shared; repeat with `--repeats` and read the ratios, which come from the same run.
@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import psutil
-
 from benchmarks._tokbench import EOT, collect_env, english_docs, markdown_table, write_bench_json
 
 
@@ -61,15 +60,16 @@ def _train_hf(path: str, vocab_size: int) -> dict:
     return {"time_s": time_s, "vocab": sorted(t.hex() for t in learned)}
 
 
-def _child(which: str, path: str, vocab_size: int) -> None:
+def _child(which: str, path: str, vocab_size: int, out: str) -> None:
     result = (_train_ours if which == "ours" else _train_hf)(path, vocab_size)
-    print(json.dumps(result))
+    Path(out).write_text(json.dumps(result))
 
 
 def run_in_subprocess(which: str, path: Path, vocab_size: int) -> dict:
     """Train in a fresh interpreter; return its timing, vocab and the peak RSS of its process tree."""
-    cmd = [sys.executable, "-m", "benchmarks.bench_bpe", "--child", which, str(path), str(vocab_size)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    result_path = path.parent / f"result_{which}.json"
+    cmd = [sys.executable, "-m", "benchmarks.bench_bpe", "--child", which, str(path), str(vocab_size), str(result_path)]
+    proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[1])
     root = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
@@ -79,10 +79,9 @@ def run_in_subprocess(which: str, path: Path, vocab_size: int) -> dict:
         except psutil.Error:
             pass
         time.sleep(0.02)
-    out = proc.stdout.read()
     if proc.returncode != 0:
         raise SystemExit(f"error: {which} training failed with exit code {proc.returncode}")
-    result = json.loads(out.decode().strip().splitlines()[-1])
+    result = json.loads(result_path.read_text())
     result["peak_rss_mib"] = peak / 2**20
     return result
 
@@ -93,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 10], help="corpus sizes, in copies of ~10 MB")
     parser.add_argument("--repeats", type=int, default=1, help="runs per trainer and size (median reported)")
     parser.add_argument("--out", default="bench_bpe.json")
-    parser.add_argument("--child", nargs=3, metavar=("WHICH", "PATH", "VOCAB"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, metavar=("WHICH", "PATH", "VOCAB", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.child[0], args.child[1], int(args.child[2]))
+        _child(args.child[0], args.child[1], int(args.child[2]), args.child[3])
         return 0
 
     rows, records = [], []
