@@ -40,7 +40,7 @@ def cross_entropy(inputs: Float[Tensor, "... V"], targets: Int[Tensor, " ..."]) 
     """
     if inputs.shape[:-1] != targets.shape:
         raise ValueError(f"logits {tuple(inputs.shape)} and targets {tuple(targets.shape)} disagree on leading dims")
-    logits = inputs.float()
+    logits = inputs.to(torch.promote_types(inputs.dtype, torch.float32))  # bf16/fp16 → fp32; fp64 stays
     target_logits = logits.gather(-1, targets.long().unsqueeze(-1)).squeeze(-1)
     return (torch.logsumexp(logits, dim=-1) - target_logits).mean()
 
@@ -55,8 +55,10 @@ def global_grad_norm(parameters: Iterable[torch.nn.Parameter]) -> Tensor:
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return torch.zeros(())
-    norms = [torch.linalg.vector_norm(g, dtype=torch.float32) for g in grads]
-    return torch.linalg.vector_norm(torch.stack(norms))
+    # Low-precision gradients are reduced in fp32; fp64 stays fp64. Per-tensor norms meet on the first grad's device.
+    dtype = torch.promote_types(torch.float32, grads[0].dtype)
+    norms = [torch.linalg.vector_norm(g, dtype=torch.promote_types(g.dtype, dtype)) for g in grads]
+    return torch.linalg.vector_norm(torch.stack([n.to(device=grads[0].device, dtype=dtype) for n in norms]))
 
 
 def clip_gradient(parameters: Iterable[torch.nn.Parameter], max_norm: float, eps: float = 1e-6) -> Tensor:
