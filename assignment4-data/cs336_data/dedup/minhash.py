@@ -5,12 +5,14 @@
 1. Normalise: NFD -> drop combining marks -> lowercase -> Unicode punctuation (category P*) to spaces -> collapse
    whitespace. The same normalised text is used for the exact Jaccard check.
 2. Shingles: the set of word n-grams (fewer than n words: one shingle of all words; no words: the empty set).
-3. Signatures, vectorised: each shingle gets one 64-bit xxh3 hash x; hash function i is the multiply-add-shift
-   h_i(x) = ((a_i x + b_i) mod 2^64) >> 32 with seeded odd a_i, so all k minima come from one NumPy min over a
-   (shingles x k) matrix instead of k Python-level hash calls per shingle.
+3. Signatures, vectorised: each word is hashed once (xxh3-64, cached); an n-gram's 64-bit hash combines its words'
+   hashes in NumPy (no n-gram strings), is mixed (Murmur3 finaliser), and its high 32 bits x feed k seeded
+   permutations h_i(x) = (a_i x + b_i) mod 2^32 with odd a_i. All k minima come from one NumPy min over a
+   (shingles x k) uint32 matrix instead of k Python-level hash calls per shingle.
 4. LSH: k = b * r; band j's key is the bytes of its r rows; documents sharing a key in any band are candidates.
    P(candidate | Jaccard s) = 1 - (1 - s^r)^b. Empty documents get no signature and are never bucketed.
-5. Verification: exact Jaccard of the shingle sets; J >= threshold (equality counts) is a duplicate edge.
+5. Verification: exact Jaccard of the sets of 64-bit shingle hashes (equal to the Jaccard of the shingle strings
+   unless two distinct shingles collide, probability ~2^-64 per pair); J >= threshold (equality counts) is an edge.
 6. Union-find over the edges; from each cluster one member survives, chosen by `random.Random(seed)` over the
    members in input order. Two empty documents are duplicates of each other (J(∅, ∅) = 1).
 Departures: buckets larger than `max_bucket_size` (boilerplate-only pages) pair each member only with the bucket's
@@ -53,8 +55,23 @@ def _normalisation_table() -> dict[int, int | None]:
     return table
 
 
+@functools.lru_cache(maxsize=1)
+def _ascii_table() -> bytes:
+    """bytes.translate table for ASCII text: punctuation to space, upper to lower (NFD is the identity on ASCII)."""
+    table = bytearray(range(256))
+    for b in range(128):
+        ch = chr(b)
+        if unicodedata.category(ch).startswith("P"):
+            table[b] = ord(" ")
+        elif ch.isupper():
+            table[b] = ord(ch.lower())
+    return bytes(table)
+
+
 def normalize_for_dedup(text: str) -> str:
     """NFD -> no combining marks -> lowercase -> punctuation to spaces -> single spaces, stripped."""
+    if text.isascii():  # fast path, same result: a byte-level table does all four steps for ASCII
+        return " ".join(text.encode("ascii").translate(_ascii_table()).decode("ascii").split())
     text = unicodedata.normalize("NFD", text).translate(_normalisation_table()).lower()
     return " ".join(text.split())
 
@@ -74,21 +91,78 @@ def word_ngrams(text: str, n: int) -> set[str]:
 @functools.lru_cache(maxsize=16)
 def _hash_params(num_hashes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    a = rng.integers(1, 2**63, size=num_hashes, dtype=np.uint64) * np.uint64(2) + np.uint64(1)  # odd multipliers
-    b = rng.integers(0, 2**63, size=num_hashes, dtype=np.uint64)
+    a = (rng.integers(0, 2**31, size=num_hashes, dtype=np.uint32) << np.uint32(1)) | np.uint32(1)  # odd multipliers
+    b = rng.integers(0, 2**32, size=num_hashes, dtype=np.uint32)
     return a, b
 
 
+def _mix64(h: np.ndarray) -> np.ndarray:
+    """Murmur3's 64-bit finaliser: spreads every input bit over the high bits that the signatures use."""
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+def _signature_from_hashes(x: np.ndarray, num_hashes: int, seed: int) -> np.ndarray:
+    """min_s ((a_i * x_s + b_i) mod 2^32) over the high 32 bits of the mixed shingle hashes: (k,) uint32."""
+    a, b = _hash_params(num_hashes, seed)
+    x32 = (_mix64(x) >> HASH_SHIFT).astype(np.uint32)
+    permuted = np.multiply.outer(x32, a)  # uint32 arithmetic wraps mod 2^32: a bijection for odd a
+    permuted += b
+    return permuted.min(axis=0)
+
+
 def minhash_signature(shingles: set[str], num_hashes: int, seed: int = 0) -> np.ndarray | None:
-    """uint32 signature of length `num_hashes`, or None for the empty set (never bucketed)."""
+    """uint32 signature of length `num_hashes` of a set of shingle strings, or None for the empty set."""
     if not shingles:
         return None
-    a, b = _hash_params(num_hashes, seed)
     x = np.fromiter(
         (xxhash.xxh3_64_intdigest(s.encode(), seed) for s in shingles), dtype=np.uint64, count=len(shingles)
     )
-    hashed = (x[:, None] * a[None, :] + b[None, :]) >> HASH_SHIFT  # uint64 arithmetic wraps mod 2^64
-    return hashed.min(axis=0).astype(np.uint32)
+    return _signature_from_hashes(x, num_hashes, seed)
+
+
+_WORD_HASH_CACHES: dict[int, dict[str, int]] = {}  # seed -> word -> xxh3-64 hash
+_WORD_HASH_CACHE_MAX = 2_000_000
+# per-position multipliers combining word hashes into n-gram hashes (odd 64-bit constants)
+_POSITION_MULTIPLIERS = np.array(
+    [0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93, 0xA0761D6478BD642F,
+     0xE7037ED1A0B428DB, 0x8EBC6AF09C88C6E3, 0x589965CC75374CC3, 0x1D8E4E27C47D124F, 0xB492B66FBE98F273],
+    dtype=np.uint64,
+)  # fmt: skip
+
+
+def _word_hashes(words: list[str], seed: int) -> np.ndarray:
+    """xxh3-64 of each word, through a per-process cache (the loops that remain run in C: set difference, map)."""
+    cache = _WORD_HASH_CACHES.setdefault(seed, {})
+    if len(cache) > _WORD_HASH_CACHE_MAX:
+        cache.clear()
+    for w in set(words).difference(cache):
+        cache[w] = xxhash.xxh3_64_intdigest(w.encode(), seed)
+    return np.fromiter(map(cache.__getitem__, words), dtype=np.uint64, count=len(words))
+
+
+def shingle_hashes(normalized: str, n: int, seed: int = 0) -> np.ndarray:
+    """64-bit hashes of the word n-grams of normalised text (fewer than n words: one hash of all words).
+
+    Each word is hashed once; an n-gram's hash is sum_j hash(word_{i+j}) * M_j (mod 2^64), so no n-gram string is
+    ever built. Equal n-grams get equal hashes; distinct ones collide with probability ~2^-64."""
+    if n < 1:
+        raise ConfigError(f"ngrams must be >= 1, got {n}")
+    if n > len(_POSITION_MULTIPLIERS):
+        raise ConfigError(f"ngrams must be <= {len(_POSITION_MULTIPLIERS)}, got {n}")
+    words = normalized.split()
+    if not words:
+        return np.empty(0, dtype=np.uint64)
+    w = _word_hashes(words, seed)
+    span = min(n, len(w))
+    count = len(w) - span + 1
+    h = w[:count] * _POSITION_MULTIPLIERS[0]
+    for j in range(1, span):
+        h += w[j : j + count] * _POSITION_MULTIPLIERS[j]
+    return h
 
 
 def lsh_candidate_pairs(
@@ -122,7 +196,7 @@ def lsh_candidate_pairs(
     return pairs
 
 
-def jaccard(a: set[str], b: set[str]) -> float:
+def jaccard(a: set, b: set) -> float:
     if not a and not b:
         return 1.0
     return len(a & b) / len(a | b)
@@ -166,11 +240,18 @@ def find_duplicate_clusters(
         raise ConfigError(f"num_hashes ({num_hashes}) must be a positive multiple of num_bands ({num_bands})")
     if not 0.0 <= jaccard_threshold <= 1.0:
         raise ConfigError(f"jaccard_threshold must be in [0, 1], got {jaccard_threshold}")
-    shingle_sets = [word_ngrams(normalize_for_dedup(t), ngrams) for t in texts]
-    signatures = [minhash_signature(s, num_hashes, seed) for s in shingle_sets]
+    hashes = [shingle_hashes(normalize_for_dedup(t), ngrams, seed) for t in texts]
+    signatures = [_signature_from_hashes(h, num_hashes, seed) if h.size else None for h in hashes]
     candidates = lsh_candidate_pairs(signatures, num_bands)
-    verified = {(i, j) for i, j in candidates if jaccard(shingle_sets[i], shingle_sets[j]) >= jaccard_threshold}
-    empty = [i for i, s in enumerate(shingle_sets) if not s]
+    sets: dict[int, set[int]] = {}
+
+    def shingle_set(i: int) -> set[int]:  # built lazily, only for documents in a candidate pair
+        if i not in sets:
+            sets[i] = set(hashes[i].tolist())
+        return sets[i]
+
+    verified = {(i, j) for i, j in candidates if jaccard(shingle_set(i), shingle_set(j)) >= jaccard_threshold}
+    empty = [i for i, h in enumerate(hashes) if not h.size]
     verified.update((empty[0], j) for j in empty[1:])
     uf = UnionFind(len(texts))
     for i, j in verified:
