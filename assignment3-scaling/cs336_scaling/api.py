@@ -27,7 +27,7 @@ MAX_RUNTIME_SECONDS = 12 * 3600.0
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ArchitectureConfig(Frozen):
@@ -261,7 +261,7 @@ class ExperimentResponse(Frozen):
 
 class FinalSubmissionRequest(Frozen):
     training_config: TrainingConfig
-    predicted_final_loss: float = Field(gt=0, allow_inf_nan=False)
+    predicted_final_loss: float = Field(gt=0)
 
 
 class FinalSubmissionResponse(FinalSubmissionRequest):

@@ -1,5 +1,6 @@
 """Request validation: every §1.4 rule gives 422 naming the field, never a 500 (spec §1.4, §4.6)."""
 
+import json
 import warnings
 
 import pytest
@@ -73,6 +74,18 @@ def test_malformed_bodies_are_422(api: Api, body: bytes) -> None:
     r = api.req("POST", "/submit", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     assert "detail" in r.json()
+
+
+@pytest.mark.parametrize(
+    ("literal", "field"),
+    [("Infinity", "peak_value"), ("NaN", "peak_value"), ("-Infinity", "weight_decay"), ("1e400", "eps")],
+)
+def test_non_finite_numbers_are_422(api: Api, literal: str, field: str) -> None:
+    path = {"peak_value": S, "weight_decay": OPT, "eps": OPT}[field] + field
+    body = json.dumps(make_cfg(**{path: 12345.0})).replace("12345.0", literal)
+    r = api.req("POST", "/submit", content=body.encode(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert field in str(r.json()["detail"])
 
 
 def test_non_integer_path_id_is_422(api: Api) -> None:
