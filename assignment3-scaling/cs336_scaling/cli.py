@@ -183,7 +183,9 @@ def add_plan_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--world", type=Path, default=None)
     p.add_argument("--url", default=None)
     p.add_argument("--api-key", default=None)
-    p.add_argument("--target-hours", type=float, default=48.0)
+    p.add_argument("--config", type=Path, default=None, help="PlannerConfig TOML ([planner] table or top level)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a PlannerConfig field")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved planner config and exit")
     p.add_argument("--out", "--out-dir", dest="out", type=Path, default=None, help="write plan.json here")
     p.set_defaults(handler=cmd_plan)
 
@@ -193,10 +195,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     from cs336_scaling.backends.simulated import SimulatedBackend
     from cs336_scaling.client import EmbeddedClient
+    from cs336_scaling.config import resolve_config
     from cs336_scaling.grade import grade
     from cs336_scaling.planner import Planner, PlannerConfig
 
-    cfg = PlannerConfig(target_seconds=args.target_hours * 3600)
+    cfg = resolve_config(PlannerConfig, args.config, args.set, section="planner")
+    if args.dry_run:
+        print(json.dumps(asdict(cfg), indent=2))
+        return 0
     world = _world(args) if args.embedded else None
     api = EmbeddedClient(backend=SimulatedBackend(world)) if args.embedded else _client(args)
     with api:
