@@ -40,7 +40,7 @@ def evaluate_policy(
     prefix: str = "eval/",
 ) -> EvalResult:
     """Sample one response per example, grade it with the protocol's reward function, summarise."""
-    prompts = [protocol.format(ex.question) for ex in examples]
+    prompts = [ex.render(protocol) for ex in examples]
     t0 = time.perf_counter()
     outputs = engine.generate(prompts, params)
     gen_s = time.perf_counter() - t0

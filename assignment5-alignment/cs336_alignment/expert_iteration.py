@@ -24,7 +24,7 @@ def run_expert_iteration(config: EIRunConfig) -> dict[str, Any]:
     codec = run.engine.codec
     for ei_step in range(ei.n_ei_steps):
         questions = rng.sample(run.train, min(ei.questions_per_step, len(run.train)))
-        prompts = [run.protocol.format(q.question) for q in questions]
+        prompts = [q.render(run.protocol) for q in questions]
         run.engine.sync_weights(run.model)
         t0 = time.perf_counter()
         outputs = run.engine.generate(

@@ -100,7 +100,7 @@ def _train_step(run: Run, batch, lengths, rows: torch.Tensor, raw, adv, old) -> 
 def _rollouts(run: Run, grpo_step: int, rng: random.Random):
     cfg, g = run.config, run.config.grpo
     questions = rng.sample(run.train, g.n_prompts_per_rollout_batch)
-    prompts = [run.protocol.format(q.question) for q in questions]
+    prompts = [q.render(run.protocol) for q in questions]
     run.engine.sync_weights(run.model)
     t0 = time.perf_counter()
     params = rollout_params(cfg, run.protocol, g.group_size, cfg.run.seed * 100_003 + grpo_step)

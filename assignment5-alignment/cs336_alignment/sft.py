@@ -24,6 +24,8 @@ def run_sft(config: SFTRunConfig) -> dict[str, Any]:
     if not examples:
         raise AlignmentError("no training example has an expert response; SFT needs (prompt, response) pairs")
     if config.data.filter_correct:
+        if any(not ex.answer for ex in examples):
+            raise AlignmentError("data.filter_correct needs a gold answer for every SFT row (set data.answer_key)")
         before = len(examples)
         examples = [ex for ex in examples if run.protocol.reward_fn(ex.response, ex.answer)["reward"] == 1.0]
         logger.info("filter_correct kept %d of %d traces", len(examples), before)

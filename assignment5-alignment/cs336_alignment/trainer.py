@@ -196,7 +196,7 @@ def fit_pairs(run: Run, pairs: list[Pair]) -> list[Pair]:
 
 def encode_pairs(run: Run, examples: list[MathExample]) -> list[Pair]:
     codec = run.engine.codec
-    pairs = [(codec.encode(run.protocol.format(ex.question)), codec.encode(ex.response or "")) for ex in examples]
+    pairs = [(codec.encode(ex.render(run.protocol)), codec.encode(ex.response or "")) for ex in examples]
     return fit_pairs(run, pairs)
 
 

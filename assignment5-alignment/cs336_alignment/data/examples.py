@@ -19,6 +19,10 @@ class MathExample:
     question: str
     answer: str
     response: str | None = None  # expert trace, response side of the r1_zero protocol
+    prompt: str | None = None  # an already formatted prompt (MATH sft.jsonl rows); None = format the question
+
+    def render(self, protocol) -> str:
+        return self.prompt if self.prompt is not None else protocol.format(self.question)
 
 
 def r1_zero_response(reasoning: str, answer: str) -> str:
@@ -66,6 +70,10 @@ def load_examples(
         raise AlignmentError(f"unknown data format {fmt!r} for {path}")
     out = []
     for i, r in enumerate(rows):
+        if question_key not in r and "prompt" in r and response_key in r:
+            # SFT rows {"prompt", "response"} whose prompt is already formatted; gold answer optional.
+            out.append(MathExample(r["prompt"], str(r.get(answer_key, "")), r[response_key], prompt=r["prompt"]))
+            continue
         if question_key not in r or answer_key not in r:
             raise AlignmentError(f"{path} row {i} lacks {question_key!r} or {answer_key!r}; keys: {sorted(r)}")
         out.append(MathExample(str(r[question_key]), str(r[answer_key]), r.get(response_key)))

@@ -64,3 +64,15 @@ def test_shared_gsm8k_traces_grade_correct(shared_data):
     assert len(examples) == 1319
     ok = sum(r1_zero_reward_fn(ex.response, ex.answer)["reward"] for ex in examples[:200])
     assert ok == 200
+
+
+def test_preformatted_sft_rows(tmp_path):
+    from cs336_alignment.rewards import get_protocol
+
+    path = tmp_path / "sft.jsonl"
+    path.write_text(
+        json.dumps({"prompt": "P: 1+1\nAssistant: <think>", "response": " 2 </think> <answer> 2 </answer>"})
+    )
+    ex = load_examples(path, "jsonl")[0]
+    assert ex.render(get_protocol("r1_zero")) == "P: 1+1\nAssistant: <think>" and ex.answer == ""
+    assert gsm8k_example({"question": "Q", "answer": "x\n#### 3"}).render(get_protocol("question_only")) == "Q"

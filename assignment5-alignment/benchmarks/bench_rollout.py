@@ -1,0 +1,125 @@
+"""Rollout throughput: native KV-cache engine (candidate) vs HF `generate` (baseline) on the same model and batch.
+
+The model is an assignment-1 TransformerLM; the baseline runs its exact Llama export (`cs336_alignment.convert`),
+so both engines compute the same function. Protocol: greedy outputs of both engines are compared first (rows whose
+ids differ are counted; a mismatch marks the row FAIL), then each engine samples at temperature 1 with
+min_tokens = max_tokens (both produce exactly batch x max_tokens tokens), after 1 warm-up call; the median and IQR of
+`--repeats` calls are reported. tokens/s = batch * max_tokens / seconds (prefill included).
+
+    python benchmarks/bench_rollout.py --device cpu --batch 16 --max-tokens 32            # CPU, about a minute
+    python benchmarks/bench_rollout.py --device cuda --batch 256 --max-tokens 256 --d-model 512 --num-layers 8
+"""
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from cs336_alignment.convert import basics_to_llama
+from cs336_alignment.data.synthetic import ArithWordSpec, generate_split
+from cs336_alignment.metrics import env_info
+from cs336_alignment.pipeline import train_tokenizer
+from cs336_alignment.rewards import get_protocol
+from cs336_alignment.rollout import build_engine
+from cs336_alignment.rollout.base import SamplingParams
+
+
+def _time(engine, prompts, params, repeats: int, device: torch.device) -> list[float]:
+    engine.generate(prompts, params)  # warm-up
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        engine.generate(prompts, params)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--max-tokens", type=int, default=32)
+    ap.add_argument("--d-model", type=int, default=256)
+    ap.add_argument("--num-layers", type=int, default=4)
+    ap.add_argument("--num-heads", type=int, default=4)
+    ap.add_argument("--vocab", type=int, default=512)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", default="", help="write bench.json here")
+    args = ap.parse_args()
+    from cs336_basics.model import TransformerLM
+
+    device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype)
+    examples = generate_split(args.batch, seed=0, spec=ArithWordSpec())
+    protocol = get_protocol("r1_zero_short")
+    prompts = [protocol.format(ex.question) for ex in examples]
+    tok = train_tokenizer(
+        prompts + [ex.response for ex in generate_split(500, 1, ArithWordSpec())],
+        args.vocab,
+        Path("/tmp/bench_rollout_tok"),
+    )
+    torch.manual_seed(0)
+    model = (
+        TransformerLM(
+            vocab_size=len(tok),
+            context_length=512,
+            d_model=args.d_model,
+            num_layers=args.num_layers,
+            num_heads=args.num_heads,
+            d_ff=args.d_model * 8 // 3 // 64 * 64 or 64,
+            attn_backend="torch",
+        )
+        .to(device=device, dtype=dtype)
+        .eval()
+    )
+    llama = basics_to_llama(model)
+    engines = {
+        "hf generate": build_engine("hf", llama, tok, max_batch_prompts=args.batch),
+        "native": build_engine("native", model, tok, max_batch_rows=args.batch),
+    }
+    greedy = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
+    outs = {k: e.generate(prompts[:8], greedy) for k, e in engines.items()}
+    mismatched = sum(a[0].token_ids != b[0].token_ids for a, b in zip(outs["hf generate"], outs["native"]))
+    sample = SamplingParams(temperature=1.0, max_tokens=args.max_tokens, min_tokens=args.max_tokens, seed=0)
+    rows = {}
+    for name, engine in engines.items():
+        times = _time(engine, prompts, sample, args.repeats, device)
+        q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+        rows[name] = {
+            "median_s": statistics.median(times),
+            "iqr_s": q[2] - q[0],
+            "tokens_per_s": args.batch * args.max_tokens / statistics.median(times),
+        }
+    speedup = rows["hf generate"]["median_s"] / rows["native"]["median_s"]
+    status = "ok" if mismatched == 0 else f"FAIL ({mismatched}/8 greedy rows differ)"
+    print("| batch | new tokens | dtype | HF generate tok/s | native tok/s | speedup | greedy check |")
+    print("|---:|---:|:---:|---:|---:|---:|:---|")
+    print(
+        f"| {args.batch} | {args.max_tokens} | {args.dtype} | {rows['hf generate']['tokens_per_s']:.0f} | "
+        f"{rows['native']['tokens_per_s']:.0f} | {speedup:.2f}x | {status} |"
+    )
+    if args.out:
+        Path(args.out).write_text(
+            json.dumps(
+                {
+                    "args": vars(args),
+                    "rows": rows,
+                    "speedup": speedup,
+                    "greedy_mismatched_rows": mismatched,
+                    "env": env_info(),
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
