@@ -74,6 +74,8 @@ def _fields(config: Any) -> dict[str, Any]:
     out["ffn_type"] = source.get("ffn_type", "swiglu")
     out["norm_type"] = "none" if source.get("remove_rmsnorm") else source.get("norm_type", "rmsnorm")
     out["tie_embeddings"] = bool(source.get("tie_embeddings", source.get("weight_tying", False)))
+    multiple = int(source.get("vocab_pad_multiple", 1))
+    out["head_rows"] = -(-out["vocab_size"] // multiple) * multiple  # LM-head rows (vocab padded for alignment)
     return out
 
 
@@ -93,8 +95,8 @@ def count_parameters(config: Any) -> ParameterCount:
     norms = 2 * d if c["norm_type"] == "rmsnorm" else 0
     per_layer = 4 * d * d + ffn + norms
     final_norm = d if c["norm_type"] == "rmsnorm" else 0
-    embedding = vocab * d
-    lm_head = 0 if c["tie_embeddings"] else vocab * d
+    embedding = (c["head_rows"] if c["tie_embeddings"] else vocab) * d
+    lm_head = 0 if c["tie_embeddings"] else c["head_rows"] * d
     body = layers * per_layer + final_norm
     total = body + embedding + lm_head
     return ParameterCount(
@@ -110,7 +112,7 @@ def _matmul_params(c: dict[str, Any]) -> int:
     """Weights that take part in a matmul for every token: all blocks' projections and the LM head."""
     d, d_ff = c["d_model"], c["d_ff"]
     ffn = (3 if c["ffn_type"] == "swiglu" else 2) * d * d_ff
-    return c["num_layers"] * (4 * d * d + ffn) + c["vocab_size"] * d
+    return c["num_layers"] * (4 * d * d + ffn) + c["head_rows"] * d
 
 
 def flops_per_token(config: Any, *, seq_len: int | None = None, backward: bool = True) -> float:

@@ -278,6 +278,11 @@ class TransformerLM(nn.Module):
 
     `.config` holds the constructor kwargs (what `save_pretrained` writes). `tie_embeddings=True` shares one (V, d)
     matrix between the embedding and the head; the state dict then still has both keys (same tensor).
+
+    `vocab_pad_multiple=m` (default 1: off) rounds the LM head's rows up to a multiple of m (e.g. 64: GPT-2's 50,257
+    becomes 50,304). The extra rows start at zero and are sliced off the logits, so the model computes the same
+    function; the GEMMs get aligned shapes (faster tensor-core kernels). With tied embeddings the shared matrix is
+    padded too. The padded rows are real parameters in the state dict.
     """
 
     def __init__(
@@ -297,6 +302,7 @@ class TransformerLM(nn.Module):
         tie_embeddings: bool = False,
         attn_backend: str = "ours",
         norm_eps: float = 1e-5,
+        vocab_pad_multiple: int = 1,
         device=None,
         dtype=None,
     ):
@@ -308,6 +314,7 @@ class TransformerLM(nn.Module):
             num_layers=num_layers,
             num_heads=num_heads,
             d_ff=d_ff,
+            vocab_pad_multiple=vocab_pad_multiple,
         ).items():
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -331,9 +338,13 @@ class TransformerLM(nn.Module):
             attn_backend=attn_backend,
             norm_eps=float(norm_eps),
         )
+        if vocab_pad_multiple != 1:
+            self.config["vocab_pad_multiple"] = vocab_pad_multiple  # only when used: older config files stay valid
         self.vocab_size = vocab_size
+        self.padded_vocab_size = -(-vocab_size // vocab_pad_multiple) * vocab_pad_multiple
         self.context_length = context_length
-        self.token_embeddings = Embedding(vocab_size, d_model, device=device, dtype=dtype)
+        embedding_rows = self.padded_vocab_size if tie_embeddings else vocab_size
+        self.token_embeddings = Embedding(embedding_rows, d_model, device=device, dtype=dtype)
         # One RoPE table shared by every layer (its buffers are non-persistent, so it adds no state-dict keys).
         rope = (
             RotaryPositionalEmbedding(rope_theta, d_model // num_heads, context_length, device=device)
@@ -362,12 +373,15 @@ class TransformerLM(nn.Module):
         self.ln_final = RMSNorm(d_model, eps=norm_eps, device=device, dtype=dtype) if norm_type == "rmsnorm" else None
         if self.ln_final is None:
             self.ln_final = nn.Identity()
-        self.lm_head = Linear(d_model, vocab_size, device=device, dtype=dtype)
+        self.lm_head = Linear(d_model, self.padded_vocab_size, device=device, dtype=dtype)
         if tie_embeddings:
             # The (V, d) embedding with σ = 1 would make huge initial logits; scale to the Linear init instead.
             with torch.no_grad():
                 self.token_embeddings.weight.mul_(math.sqrt(2.0 / (vocab_size + d_model)))
             self.lm_head.weight = self.token_embeddings.weight
+        if self.padded_vocab_size != vocab_size:
+            with torch.no_grad():
+                self.lm_head.weight[vocab_size:].zero_()
 
     # -- forward -----------------------------------------------------------------------------------------------
 
@@ -396,7 +410,10 @@ class TransformerLM(nn.Module):
         kv_cache=None,
         attn_mask: Tensor | None = None,
     ) -> Float[Tensor, "... T V"]:
-        return self.lm_head(self.hidden_states(in_indices, token_positions, kv_cache=kv_cache, attn_mask=attn_mask))
+        logits = self.lm_head(self.hidden_states(in_indices, token_positions, kv_cache=kv_cache, attn_mask=attn_mask))
+        if self.padded_vocab_size != self.vocab_size:
+            logits = logits[..., : self.vocab_size]
+        return logits
 
     def loss(self, in_indices: Int[Tensor, "... T"], targets: Int[Tensor, "... T"]) -> Tensor:
         """Mean next-token cross-entropy. Logits stay in the compute dtype; the loss upcasts inside one fused pass."""
@@ -543,6 +560,7 @@ _OPTIONAL_FIELDS = (
     "tie_embeddings",
     "attn_backend",
     "norm_eps",
+    "vocab_pad_multiple",
     "remove_rmsnorm",
     "use_post_norm",
     "remove_rope",

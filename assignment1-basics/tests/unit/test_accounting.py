@@ -24,7 +24,15 @@ def test_tinystories_counts():
 
 
 @pytest.mark.parametrize(
-    "switches", [{}, {"ffn_type": "silu", "d_ff": 2048}, {"tie_embeddings": True}, {"norm_type": "none"}]
+    "switches",
+    [
+        {},
+        {"ffn_type": "silu", "d_ff": 2048},
+        {"tie_embeddings": True},
+        {"norm_type": "none"},
+        {"vocab_pad_multiple": 64},
+        {"vocab_pad_multiple": 64, "tie_embeddings": True},
+    ],
 )
 def test_counts_match_the_built_model(switches):
     model = TransformerLM(**{**TINYSTORIES, **switches}, device="meta")

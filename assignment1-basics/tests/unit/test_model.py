@@ -216,3 +216,21 @@ def test_bf16_autocast_forward_backward():
         loss = model.loss(ids, ids)
     loss.backward()
     assert torch.isfinite(loss) and model.lm_head.weight.grad is not None
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_vocab_padding_computes_the_same_function(tmp_path, tie):
+    padded = TransformerLM(**SMALL, vocab_pad_multiple=64, tie_embeddings=tie)
+    assert padded.lm_head.weight.shape == (128, D) and padded.lm_head.weight[V:].abs().sum() == 0
+    plain = TransformerLM(**SMALL, tie_embeddings=tie)
+    state = padded.state_dict()
+    plain.load_state_dict({k: v[:V] if v.shape[0] == 128 else v for k, v in state.items()})
+    ids = torch.randint(0, V, (2, 9))
+    logits = padded(ids)
+    assert logits.shape == (2, 9, V)
+    torch.testing.assert_close(logits, plain(ids))
+    padded.loss(ids, ids).backward()
+    assert padded.lm_head.weight.grad[V:].abs().sum() == 0
+    padded.save_pretrained(tmp_path)
+    torch.testing.assert_close(TransformerLM.from_pretrained(tmp_path)(ids), logits)
+    assert len(padded.generate([1, 2], 5)) == 5
