@@ -7,7 +7,7 @@ word edits) and heavy rewrites, so that true duplicate pairs sit well above the 
 same work: normalise + shingle (shared code), signatures, LSH banding, candidate pairs, exact Jaccard verification.
 Ours: vectorised NumPy signatures + dict buckets (`find_duplicate_clusters`). Baseline: datasketch `MinHash`
 (`update_batch`) + `MinHashLSH(params=(bands, rows))` insert and query. Agreement = |ours ∩ theirs| / |ours ∪ theirs|
-over verified duplicate pairs. Times are the best of 3 runs after a warm-up, one process, one thread.
+over verified duplicate pairs. Times are the best of 5 runs after a warm-up, one process, one thread.
 """
 
 import argparse

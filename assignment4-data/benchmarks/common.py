@@ -36,7 +36,7 @@ def env_record() -> dict:
     }
 
 
-def best_time_s(fn: Callable[[], object], repeats: int = 3) -> float:
+def best_time_s(fn: Callable[[], object], repeats: int = 5) -> float:
     """Minimum wall time over `repeats` runs after one warm-up: the least disturbed by other load on the machine."""
     fn()
     times = []

@@ -5,7 +5,7 @@
 1. Normalise: NFD -> drop combining marks -> lowercase -> Unicode punctuation (category P*) to spaces -> collapse
    whitespace. The same normalised text is used for the exact Jaccard check.
 2. Shingles: the set of word n-grams (fewer than n words: one shingle of all words; no words: the empty set).
-3. Signatures, vectorised: each word is hashed once (xxh3-64, cached); an n-gram's 64-bit hash combines its words'
+3. Signatures, vectorised: each word is hashed once (a polynomial hash from NumPy prefix sums); an n-gram's 64-bit hash combines its words'
    hashes in NumPy (no n-gram strings), is mixed (Murmur3 finaliser), and its high 32 bits x feed k seeded
    permutations h_i(x) = (a_i x + b_i) mod 2^32 with odd a_i. All k minima come from one NumPy min over a
    (shingles x k) uint32 matrix instead of k Python-level hash calls per shingle.
@@ -124,39 +124,58 @@ def minhash_signature(shingles: set[str], num_hashes: int, seed: int = 0) -> np.
     return _signature_from_hashes(x, num_hashes, seed)
 
 
-_WORD_HASH_CACHES: dict[int, dict[str, int]] = {}  # seed -> word -> xxh3-64 hash
-_WORD_HASH_CACHE_MAX = 2_000_000
 # per-position multipliers combining word hashes into n-gram hashes (odd 64-bit constants)
 _POSITION_MULTIPLIERS = np.array(
     [0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93, 0xA0761D6478BD642F,
      0xE7037ED1A0B428DB, 0x8EBC6AF09C88C6E3, 0x589965CC75374CC3, 0x1D8E4E27C47D124F, 0xB492B66FBE98F273],
     dtype=np.uint64,
 )  # fmt: skip
+_SPACE = ord(" ")
+_POWERS: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # seed -> (P^k, P^-k) mod 2^64
 
 
-def _word_hashes(words: list[str], seed: int) -> np.ndarray:
-    """xxh3-64 of each word, through a per-process cache (the loops that remain run in C: set difference, map)."""
-    cache = _WORD_HASH_CACHES.setdefault(seed, {})
-    if len(cache) > _WORD_HASH_CACHE_MAX:
-        cache.clear()
-    for w in set(words).difference(cache):
-        cache[w] = xxhash.xxh3_64_intdigest(w.encode(), seed)
-    return np.fromiter(map(cache.__getitem__, words), dtype=np.uint64, count=len(words))
+def _powers(seed: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """P^k and P^-k (mod 2^64) for k < length, for the seeded odd base P (odd numbers are invertible mod 2^64)."""
+    cached = _POWERS.get(seed)
+    if cached is None or len(cached[0]) < length:
+        size = max(length, 1 << 16, 2 * len(cached[0]) if cached else 0)
+        base = (xxhash.xxh3_64_intdigest(b"minhash-base", seed) | 1) & 0xFFFFFFFFFFFFFFFF
+        up = np.full(size, base, dtype=np.uint64)
+        up[0] = 1
+        down = np.full(size, pow(base, -1, 1 << 64), dtype=np.uint64)
+        down[0] = 1
+        cached = _POWERS[seed] = (np.cumprod(up, dtype=np.uint64), np.cumprod(down, dtype=np.uint64))
+    return cached
+
+
+def _word_hashes(normalized: str, seed: int) -> np.ndarray:
+    """A 64-bit hash of every word of normalised text (single spaces, stripped), fully vectorised.
+
+    Polynomial hash over the UTF-8 bytes, h(word) = sum_k byte_k P^k (mod 2^64), from prefix sums of
+    byte_i P^i shifted back by P^-start: equal words get equal hashes wherever they occur, with no Python-level
+    loop over words or bytes."""
+    data = np.frombuffer(normalized.encode("utf-8"), dtype=np.uint8)
+    up, down = _powers(seed, len(data) + 1)
+    prefix = np.zeros(len(data) + 1, dtype=np.uint64)
+    np.cumsum((data + np.uint64(1)) * up[: len(data)], out=prefix[1:])  # +1: a zero byte still contributes
+    spaces = np.flatnonzero(data == _SPACE)
+    starts = np.concatenate(([0], spaces + 1))
+    ends = np.concatenate((spaces, [len(data)]))
+    return (prefix[ends] - prefix[starts]) * down[starts]
 
 
 def shingle_hashes(normalized: str, n: int, seed: int = 0) -> np.ndarray:
     """64-bit hashes of the word n-grams of normalised text (fewer than n words: one hash of all words).
 
-    Each word is hashed once; an n-gram's hash is sum_j hash(word_{i+j}) * M_j (mod 2^64), so no n-gram string is
-    ever built. Equal n-grams get equal hashes; distinct ones collide with probability ~2^-64."""
+    `normalized` must come from `normalize_for_dedup` (words separated by single spaces). Each word is hashed once;
+    an n-gram's hash is sum_j hash(word_{i+j}) * M_j (mod 2^64), so no n-gram string is ever built. Equal n-grams get equal hashes; distinct ones collide with probability ~2^-64."""
     if n < 1:
         raise ConfigError(f"ngrams must be >= 1, got {n}")
     if n > len(_POSITION_MULTIPLIERS):
         raise ConfigError(f"ngrams must be <= {len(_POSITION_MULTIPLIERS)}, got {n}")
-    words = normalized.split()
-    if not words:
+    if not normalized:
         return np.empty(0, dtype=np.uint64)
-    w = _word_hashes(words, seed)
+    w = _word_hashes(normalized, seed)
     span = min(n, len(w))
     count = len(w) - span + 1
     h = w[:count] * _POSITION_MULTIPLIERS[0]
