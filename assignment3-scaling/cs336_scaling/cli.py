@@ -71,6 +71,10 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--add-user", action="append", default=[], metavar="SUNET:KEY")
     p.add_argument("--max-workers", type=int, default=2)
     p.add_argument("--data-dir", type=Path, default=None, help="local backend: token shards (train/*.npy)")
+    p.add_argument(
+        "--keep-orphans", action="store_true",
+        help="leave rows that were running when a previous server stopped (default: fail them, charged 1 s)",
+    )  # fmt: skip
     p.set_defaults(handler=cmd_serve)
 
 
@@ -93,6 +97,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise ConfigError(f"--add-user expects SUNET:KEY, got {spec!r}")
         if store.user_for_key(key) is None:
             store.add_user(sunet, key)
+    if not args.keep_orphans:
+        orphans = store.fail_orphans()
+        if orphans:
+            print(f"failed {len(orphans)} experiment(s) left running by a previous server: {orphans}")
     if args.backend == "simulated":
         backend = make_backend("simulated", world=_world(args), time_scale=args.time_scale)
     else:

@@ -260,6 +260,15 @@ class Store:
             rows = tx.all("SELECT sunet_id, COUNT(*) FROM experiments WHERE status_type = 'running' GROUP BY sunet_id")
         return {r[0]: int(r[1]) for r in rows}
 
+    def fail_orphans(self, reason: str = "ServerRestart: the run's worker process is gone") -> list[int]:
+        """Mark every running row failed/unexpected (charged 1 s): for a single server restarting after a crash,
+        whose in-process workers died with it. Not for several servers sharing one PostgreSQL database."""
+        with self.transaction() as tx:
+            ids = [int(r[0]) for r in tx.all("SELECT id FROM experiments WHERE status_type = 'running'")]
+        for exp_id in ids:
+            self.finish_failed(exp_id, 1.0, {"reason": "unexpected", "failure": reason})
+        return ids
+
     def _transition(self, exp_id: int, new: str, build: Any, event: str, payload: dict) -> dict:
         with self.transaction(write=True) as tx:
             r = tx.one("SELECT status_type, status FROM experiments WHERE id = ?", (exp_id,))

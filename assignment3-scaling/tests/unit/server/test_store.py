@@ -175,3 +175,13 @@ def test_postgres_end_to_end_api(pg_store: Store) -> None:
     assert api.req("POST", "/final_submission", json=body).status_code == 200
     assert api.req("POST", "/final_submission", json=body).status_code == 200
     assert api.req("GET", "/final_submission").json()["predicted_final_loss"] == 3.0
+
+
+def test_fail_orphans(store: Store) -> None:
+    a, b = _submit(store, "a"), _submit(store, "b")
+    store.mark_running(a, "r")
+    assert store.fail_orphans() == [a]
+    st = store.get_experiment(a).status
+    assert st["status_type"] == "failed" and st["reason"]["failure"].startswith("ServerRestart")
+    assert store.get_experiment(b).status["status_type"] == "queued"
+    assert store.used_seconds("alice") == 1.0 + 100.0
