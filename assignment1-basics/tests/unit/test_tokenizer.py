@@ -129,9 +129,9 @@ def test_encode_iterable_hello_world_example(tok: Tokenizer):
 
 
 def test_encode_iterable_memory_is_bounded_by_chunk_size(tok: Tokenizer):
-    """~8 MB streamed in 1 KB lines: peak traced memory must stay far below the input size."""
+    """~3 MB streamed in short lines: peak traced memory must stay far below the input size."""
     line = CORPUS.replace("\n", " ") + "\n"
-    num_lines = (8 << 20) // len(line.encode())
+    num_lines = (3 << 20) // len(line.encode())
 
     def lines():
         for i in range(num_lines):
@@ -145,4 +145,14 @@ def test_encode_iterable_memory_is_bounded_by_chunk_size(tok: Tokenizer):
     finally:
         tracemalloc.stop()
     assert count > num_lines * 10
-    assert peak < 2 << 20, f"peak traced memory {peak / 2**20:.1f} MiB for an 8 MiB stream"
+    assert peak < 1 << 20, f"peak traced memory {peak / 2**20:.2f} MiB for a 3 MiB stream"
+
+
+def test_pre_token_cache_is_bounded(trained):
+    tok = Tokenizer(*trained, cache_size=50)
+    words = [f"w{i}q{i * 7}" for i in range(2_000)]
+    for word in words:
+        assert tok.decode(tok.encode(" " + word)) == " " + word
+    # two generations of at most cache_size entries (plus the words of the call that filled one)
+    assert len(tok._cache) + len(tok._old_cache) <= 2 * 50 + 4
+    assert tok.encode(" " + " ".join(words)) == [i for w in words for i in tok.encode(" " + w)]
