@@ -181,6 +181,18 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_sample(args) -> int:
+    from cs336_data.sample import sample_documents, samples_to_markdown
+
+    docs = sample_documents(args.run_dir, args.n, args.seed, args.stage)
+    markdown = samples_to_markdown(docs, f"{len(docs)} samples from {args.run_dir}/{args.stage} (seed {args.seed})")
+    if args.out:
+        Path(args.out).write_text(markdown, encoding="utf-8")
+    else:
+        print(markdown)
+    return 0
+
+
 def cmd_download_models(args) -> int:
     from cs336_data.download import download_models
 
@@ -275,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--multilingual-dir", default=f"{SHARED}/corpora/multilingual")
     p.add_argument("--num-files", type=int, default=5)
     p.add_argument("--docs-per-file", type=int, default=40)
+    p = add("sample", cmd_sample, "cs336-data sample runs/filter --n 20 --seed 0", "random documents to Markdown")
+    p.add_argument("run_dir")
+    p.add_argument("--n", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stage", choices=["final", "shards"], default="final")
+    p.add_argument("--out", help="Markdown file (default: stdout)")
     p = add("download-models", cmd_download_models, "cs336-data download-models", "fetch lid.176.bin, Dolma models")
     p.add_argument("--models", nargs="+", default=["lid", "nsfw", "toxic"], choices=["lid", "nsfw", "toxic"])
     p.add_argument("--out-dir", help="default: $CS336_DATA_ASSETS or cs336_data/assets")

@@ -5,10 +5,10 @@
 1. Normalise: NFD -> drop combining marks -> lowercase -> Unicode punctuation (category P*) to spaces -> collapse
    whitespace. The same normalised text is used for the exact Jaccard check.
 2. Shingles: the set of word n-grams (fewer than n words: one shingle of all words; no words: the empty set).
-3. Signatures, vectorised: each word is hashed once (a polynomial hash from NumPy prefix sums); an n-gram's 64-bit hash combines its words'
-   hashes in NumPy (no n-gram strings), is mixed (Murmur3 finaliser), and its high 32 bits x feed k seeded
-   permutations h_i(x) = (a_i x + b_i) mod 2^32 with odd a_i. All k minima come from one NumPy min over a
-   (shingles x k) uint32 matrix instead of k Python-level hash calls per shingle.
+3. Signatures, vectorised: each word is hashed once (a polynomial hash from NumPy prefix sums); an n-gram's
+   64-bit hash combines its words' hashes in NumPy (no n-gram strings), is mixed (Murmur3 finaliser), and its high
+   32 bits x feed k seeded permutations h_i(x) = (a_i x + b_i) mod 2^32 with odd a_i. All k minima come from one
+   NumPy min over a (shingles x k) uint32 matrix instead of k Python-level hash calls per shingle.
 4. LSH: k = b * r; band j's key is the bytes of its r rows; documents sharing a key in any band are candidates.
    P(candidate | Jaccard s) = 1 - (1 - s^r)^b. Empty documents get no signature and are never bucketed.
 5. Verification: exact Jaccard of the sets of 64-bit shingle hashes (equal to the Jaccard of the shingle strings
@@ -168,7 +168,8 @@ def shingle_hashes(normalized: str, n: int, seed: int = 0) -> np.ndarray:
     """64-bit hashes of the word n-grams of normalised text (fewer than n words: one hash of all words).
 
     `normalized` must come from `normalize_for_dedup` (words separated by single spaces). Each word is hashed once;
-    an n-gram's hash is sum_j hash(word_{i+j}) * M_j (mod 2^64), so no n-gram string is ever built. Equal n-grams get equal hashes; distinct ones collide with probability ~2^-64."""
+    an n-gram's hash is sum_j hash(word_{i+j}) * M_j (mod 2^64), so no n-gram string is ever built. Equal n-grams
+    get equal hashes; distinct ones collide with probability ~2^-64."""
     if n < 1:
         raise ConfigError(f"ngrams must be >= 1, got {n}")
     if n > len(_POSITION_MULTIPLIERS):

@@ -41,3 +41,17 @@ def test_filter_dry_run_prints_config(capsys):
     assert main(["filter", "--dry-run", "--set", "dedup.ngrams=3", "x.wet.gz"]) == 0
     cfg = json.loads(capsys.readouterr().out)
     assert cfg["dedup"]["ngrams"] == 3 and cfg["run"]["inputs"] == ["x.wet.gz"]
+
+
+def test_sample_command_is_deterministic(tmp_path, capsys):
+    import gzip
+
+    (tmp_path / "final").mkdir()
+    with gzip.open(tmp_path / "final" / "00000.jsonl.gz", "wt") as f:
+        for i in range(10):
+            f.write(json.dumps({"url": f"u{i}", "id": str(i), "source": "s", "text": f"text {i}", "scores": {}}) + "\n")
+    assert main(["sample", str(tmp_path), "--n", "3", "--seed", "5", "--out", str(tmp_path / "a.md")]) == 0
+    assert main(["sample", str(tmp_path), "--n", "3", "--seed", "5", "--out", str(tmp_path / "b.md")]) == 0
+    a = (tmp_path / "a.md").read_text()
+    assert a == (tmp_path / "b.md").read_text() and a.count("## ") == 3
+    assert main(["sample", str(tmp_path / "nothing")]) == 1
