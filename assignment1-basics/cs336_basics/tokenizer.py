@@ -51,6 +51,8 @@ class Tokenizer:
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self.vocab: dict[int, bytes] = dict(vocab)
+        if not self.vocab:
+            raise TokenizerFormatError("vocab is empty; a byte-level BPE vocab holds at least the 256 single bytes")
         self.merges: list[tuple[bytes, bytes]] = [(bytes(a), bytes(b)) for a, b in merges]
         self.special_tokens: list[str] = validate_special_tokens(special_tokens)
         self._token_to_id: dict[bytes, int] = {}
