@@ -32,6 +32,8 @@ def run_sft(config: SFTRunConfig) -> dict[str, Any]:
         run.metrics.log({"data/sft_examples_before_filter": before}, run.step)
     run.metrics.log({"data/sft_examples": len(examples)}, run.step)
     start = run_eval(run).metrics
-    sft_epochs(run, encode_pairs(run, examples), config.sft.num_epochs, config.sft.max_steps, config.run.eval_every)
+    pairs = encode_pairs(run, examples)
+    # A resumed run skips the batches its checkpoint already trained on (same seeded order).
+    sft_epochs(run, pairs, config.sft.num_epochs, config.sft.max_steps, config.run.eval_every, skip_batches=run.step)
     final = run_eval(run).metrics
     return finish_run(run, {"start": start, "final": final, "num_sft_examples": len(examples)})

@@ -247,15 +247,25 @@ def sft_update(
     }
 
 
-def sft_epochs(run: Run, pairs: list[Pair], num_epochs: int, max_steps: int = 0, eval_every: int = 0) -> int:
-    """Run SFT over `pairs` for `num_epochs` (shuffled each epoch); returns the number of optimizer steps taken."""
+def sft_epochs(
+    run: Run, pairs: list[Pair], num_epochs: int, max_steps: int = 0, eval_every: int = 0, skip_batches: int = 0
+) -> int:
+    """Run SFT over `pairs` for `num_epochs` (shuffled each epoch); returns the number of optimizer steps taken.
+
+    `skip_batches` fast-forwards the data order (a resumed SFT run continues where its checkpoint stopped); the
+    shuffle is seeded from the step the call starts at, so pass the same start when resuming.
+    """
     cfg = run.config
-    rng = random.Random(cfg.run.seed + run.step)
+    rng = random.Random(cfg.run.seed + run.step - skip_batches)
     taken = 0
     for _ in range(num_epochs):
         order = list(range(len(pairs)))
         rng.shuffle(order)
         for start in range(0, len(order), cfg.sft.train_batch_size):
+            if skip_batches:
+                skip_batches -= 1
+                taken += 1
+                continue
             batch = [pairs[i] for i in order[start : start + cfg.sft.train_batch_size]]
             t0 = time.perf_counter()
             metrics = sft_update(run.model, run.optimizer, batch, cfg.sft, cfg.optim, run.step, run.device, run.pad_id)

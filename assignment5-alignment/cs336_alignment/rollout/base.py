@@ -80,15 +80,22 @@ class TextCodec:
 
 
 def truncate_at_stop(
-    codec: TextCodec, ids: list[int], stop: Sequence[str], include_stop: bool
+    codec: TextCodec, ids: list[int], stop: Sequence[str], include_stop: bool, min_tokens: int = 0
 ) -> tuple[str, list[int], bool]:
     """Cut a continuation right after (or before) the first stop string: (text, ids, stopped).
 
-    The ids are trimmed to the shortest prefix whose text contains the stop string, so text and ids agree up to the
-    stop token (which may carry a few characters past the stop string, see spec §5.2).
+    Stop strings completed within the first `min_tokens` tokens are ignored, as vLLM does. The ids are trimmed to
+    the shortest prefix whose text contains the stop string, so text and ids agree up to the stop token (which may
+    carry a few characters past the stop string, see spec §5.2).
     """
     text = codec.decode(ids)
-    hits = [(text.find(s), s) for s in stop if s in text]
+    # An occurrence counts only if it ends after the text of the first min_tokens - 1 tokens.
+    ignored_chars = len(codec.decode(ids[: min_tokens - 1])) if min_tokens > 1 else 0
+    hits = []
+    for s in stop:
+        pos = text.find(s, max(ignored_chars - len(s) + 1, 0))
+        if pos >= 0:
+            hits.append((pos, s))
     if not hits:
         return text, ids, False
     pos, s = min(hits)

@@ -89,7 +89,7 @@ class HFEngine:
             finished = False
             if self.codec.eos_id is not None and self.codec.eos_id in toks:
                 toks, finished = toks[: toks.index(self.codec.eos_id) + 1], True
-            text, toks, stopped = truncate_at_stop(self.codec, toks, p.stop, p.include_stop_str_in_output)
+            text, toks, stopped = truncate_at_stop(self.codec, toks, p.stop, p.include_stop_str_in_output, p.min_tokens)
             self.num_generated_tokens += len(toks)
             reason = "stop" if finished or stopped else "length"
             results[-1].append(Completion(text=text, token_ids=toks, finish_reason=reason))

@@ -183,6 +183,8 @@ class NativeEngine:
         for b, (_, _, params, _) in enumerate(rows):
             toks = generated[b]
             self.num_generated_tokens += len(toks)
-            text, toks, _ = truncate_at_stop(codec, toks, params.stop, params.include_stop_str_in_output)
+            text, toks, _ = truncate_at_stop(
+                codec, toks, params.stop, params.include_stop_str_in_output, params.min_tokens
+            )
             completions.append(Completion(text=text, token_ids=toks, finish_reason=reasons[b] or "length"))
         return completions

@@ -117,3 +117,17 @@ def test_sync_weights_copies_into_a_replica(lm, tok):
     engine.sync_weights(lm)
     p = SamplingParams(temperature=0.0, max_tokens=6)
     assert engine.generate(["Hi"], p)[0][0].token_ids == NativeEngine(lm, tok).generate(["Hi"], p)[0][0].token_ids
+
+
+def test_truncate_at_stop_ignores_stops_inside_min_tokens(tok):
+    from cs336_alignment.rollout.base import TextCodec, truncate_at_stop
+
+    codec = TextCodec(tok)
+    ids = tok.encode("A </answer> B </answer> C", add_special_tokens=False)
+    text, cut, stopped = truncate_at_stop(codec, ids, ["</answer>"], True)
+    assert stopped and text == "A </answer>" and tok.decode(cut).startswith(text)
+    n_first = len(tok.encode("A </answer>", add_special_tokens=False))
+    text, _, _ = truncate_at_stop(codec, ids, ["</answer>"], True, min_tokens=n_first + 1)
+    assert text == "A </answer> B </answer>"
+    text, _, _ = truncate_at_stop(codec, ids, ["</answer>"], False, min_tokens=n_first)
+    assert text == "A "

@@ -129,3 +129,24 @@ def test_get_response_log_probs_plain_tensor_model():
     _assert_close(out["log_probs"], lsm[ids, labels], 1e-5)
     out2 = adapters.run_get_response_log_probs(model, ids, labels, return_token_entropy=False)
     assert set(out2) == {"log_probs"}
+
+
+def test_log_generations_summary():
+    from cs336_alignment.sft_utils import log_generations
+
+    out = log_generations(
+        ["p1", "p2", "p3"],
+        ["r1", "r2", "r3"],
+        ["1", "2", "3"],
+        [
+            {"reward": 1.0, "format_reward": 1.0},
+            {"reward": 0.0, "format_reward": 1.0},
+            {"reward": 0.0, "format_reward": 0.0},
+        ],
+        [10, 20, 30],
+        token_entropies=[0.5, 1.0, 1.5],
+    )
+    s = out["summary"]
+    assert s["mean_reward"] == pytest.approx(1 / 3) and s["mean_format_reward"] == pytest.approx(2 / 3)
+    assert s["mean_length_correct"] == 10 and s["mean_length_incorrect"] == 25 and s["mean_token_entropy"] == 1.0
+    assert len(out["records"]) == 3 and out["records"][1]["length"] == 20
