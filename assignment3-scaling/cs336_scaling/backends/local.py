@@ -136,7 +136,6 @@ class LocalBackend:
         import torch
 
         from cs336_basics.model import TransformerLM
-        from cs336_basics.nn_utils import clip_gradient, cross_entropy
         from cs336_basics.optimizer import AdamW
 
         arch, opt_cfg = cfg.architecture_config, cfg.optimizer_config
@@ -162,10 +161,28 @@ class LocalBackend:
             device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=arch.dtype == "bfloat16"
         )
         val_x, val_y = (torch.from_numpy(a).to(device) for a in self.shards.validation(self.val_tokens))
-        steps, bs = cfg.total_optimizer_steps, cfg.train_batch_size
-        per_chunk = steps // cfg.n_evals
         losses: list[float] = []
         start = time.perf_counter()  # the clock starts just before the first chunk
+        try:
+            return self._train(cfg, model, optim, autocast, val_x, val_y, on_val_losses, losses, start)
+        except torch.OutOfMemoryError as exc:  # boundary: reported like the API's RESOURCE_EXHAUSTED failures
+            msg = str(exc).splitlines()[0]
+            return RunResult("unexpected", losses, max(1.0, time.perf_counter() - start), f"OutOfMemoryError: {msg}")
+        finally:
+            del model, optim
+            if device.startswith("cuda"):
+                torch.cuda.empty_cache()
+
+    def _train(self, cfg, model, optim, autocast, val_x, val_y, on_val_losses, losses, start) -> RunResult:  # noqa: ANN001
+        import torch
+
+        from cs336_basics.nn_utils import clip_gradient, cross_entropy
+
+        opt_cfg = cfg.optimizer_config
+        sched = opt_cfg.lr_scheduler
+        steps, bs = cfg.total_optimizer_steps, cfg.train_batch_size
+        per_chunk = steps // cfg.n_evals
+        device = val_x.device
         for chunk in range(cfg.n_evals):
             if time.perf_counter() - start > cfg.max_runtime_seconds:
                 return RunResult("timeout", losses, time.perf_counter() - start)
