@@ -234,3 +234,21 @@ def test_vocab_padding_computes_the_same_function(tmp_path, tie):
     padded.save_pretrained(tmp_path)
     torch.testing.assert_close(TransformerLM.from_pretrained(tmp_path)(ids), logits)
     assert len(padded.generate([1, 2], 5)) == 5
+
+
+@pytest.mark.slow  # ~20 s on a loaded 2-core machine, mostly TorchDynamo's first-use setup
+def test_model_and_loss_trace_as_one_graph():
+    """torch.compile sees the whole forward + loss without graph breaks (a break costs fusion and launches).
+
+    The "ours" backend is the one at risk: it calls the module-global SDPA, which must stay traceable."""
+    backend = "ours"
+    import torch._dynamo
+
+    from cs336_basics.nn_utils import cross_entropy
+
+    model = TransformerLM(**SMALL, attn_backend=backend)
+    ids = torch.randint(0, V, (2, 8))
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(lambda x: cross_entropy(model(x), x))(ids)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    assert explanation.graph_count == 1
