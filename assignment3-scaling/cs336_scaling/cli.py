@@ -218,7 +218,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         out = {
             "final_config": result.final_config.model_dump(mode="json"), "predicted_loss": result.predicted_loss,
             "predicted_n": result.predicted_n, "law": asdict(result.law), "runs": result.n_runs,
-            "budget_used_seconds": result.budget_used,
+            "budget_used_seconds": result.budget_used, "isoflops_exponent": result.isoflops_exponent,
         }  # fmt: skip
         if world is not None:
             report = grade(result.final_config, result.predicted_loss, world, target_seconds=cfg.target_seconds,

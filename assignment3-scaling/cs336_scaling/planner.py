@@ -20,7 +20,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from cs336_scaling.analysis import ParametricLaw, fit_parametric
-from cs336_scaling.analysis.isoflops import IsoRun, isoflops_scaling
+from cs336_scaling.analysis.isoflops import IsoRun, fit_power_law, optimum_parabola
 from cs336_scaling.api import SEQ_LEN, AdamWConfig, ArchitectureConfig, TrainingConfig, WarmupCosineDecay
 from cs336_scaling.backends.simulated import flops_per_token
 from cs336_scaling.client import Client
@@ -118,7 +118,7 @@ class PlanResult:
     predicted_n: float
     law: ParametricLaw
     lr_law: tuple[float, float]
-    isoflops_exponent: float | None
+    isoflops_exponent: float | None  # approach-2 exponent of N_opt(C) over the ladder's parabola vertices
     n_runs: int
     budget_used: float
     log: list[str]
@@ -219,10 +219,7 @@ class Planner:
             ladder += done
             runs = [IsoRun(cfg.architecture_config.non_embedding_params, c, loss) for cfg, loss in done]
             try:
-                res = isoflops_scaling(
-                    runs + [IsoRun(r.parameters, c * 1.0000001, r.final_loss) for r in runs], "parabola"
-                )
-                vertices.append((c, res.points[0].n))
+                vertices.append((c, optimum_parabola(runs).n))
             except FitError as exc:
                 best = min(done, key=lambda t: t[1]) if done else None
                 if best is not None:
@@ -254,7 +251,7 @@ class Planner:
         pred = float(law.loss(final.architecture_config.non_embedding_params, final.total_train_tokens))
         self.api.save_final_submission(final, pred)
         end = self.api.get_budget()
-        iso = None
+        iso = fit_power_law([v[0] for v in vertices], [v[1] for v in vertices]).exponent if len(vertices) > 1 else None
         self._say(f"final: d={best_d} N={best_n:.3g} tokens={final.total_train_tokens:.3g} predicted loss {pred:.4f}")
         return PlanResult(
             final, pred, best_n, law, (coef, expo), iso, self.n_runs, end.used_seconds - start.used_seconds, self.log

@@ -69,6 +69,7 @@ def test_plan_and_grade_commands(tmp_path, capsys) -> None:
     assert "| n_ratio |" in out and "final:" in out
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert plan["grade"]["budget_used_seconds"] <= 43200 and abs(plan["grade"]["abs_error"]) < 0.1
+    assert 0.3 < plan["isoflops_exponent"] < 0.7
 
 
 def test_grade_command_reads_final_submission(api: Api, capsys) -> None:
