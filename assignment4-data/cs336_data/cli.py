@@ -6,6 +6,7 @@ uv run cs336-data synth --out-dir runs/synth && uv run cs336-data filter --out-d
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -201,7 +202,19 @@ def cmd_download_models(args) -> int:
     return 0
 
 
-SHARED = "../shared/data"
+SHARED = "../../shared/data"  # seen from assignment4-data/, where the commands are documented to run
+
+
+def _shared(relative: str) -> str:
+    """A path under the shared data folder: $CS336_SHARED_DATA, else the first shared/data above the cwd."""
+    env = os.environ.get("CS336_SHARED_DATA")
+    if env:
+        return str(Path(env) / relative)
+    for parent in [Path.cwd(), *Path.cwd().parents]:
+        candidate = parent / "shared" / "data"
+        if candidate.is_dir():
+            return str(candidate / relative)
+    return f"{SHARED}/{relative}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train the fastText quality classifier",
     )
     _add_core(p)
-    p.add_argument("--positives", default=f"{SHARED}/corpora/english-docs.txt.gz", help="<|endoftext|> corpus")
+    p.add_argument("--positives", default=_shared("corpora/english-docs.txt.gz"), help="<|endoftext|> corpus")
     p.add_argument("--positive-warcs", nargs="*", default=[], help="WARCs of Wikipedia-referenced pages")
     p.add_argument("--negative-wets", nargs="*", default=[], help="WET files (default: generated boilerplate)")
     p.add_argument("--hold-out", nargs="*", default=[], help="evaluation pages that must not be trained on")
@@ -283,8 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eos-token", default="<|endoftext|>")
     p = add("synth", cmd_synth, "cs336-data synth --out-dir runs/synth --num-files 5", "synthetic WARC/WET crawl")
     _add_core(p)
-    p.add_argument("--english-corpus", default=f"{SHARED}/corpora/english-docs.txt.gz")
-    p.add_argument("--multilingual-dir", default=f"{SHARED}/corpora/multilingual")
+    p.add_argument("--english-corpus", default=_shared("corpora/english-docs.txt.gz"))
+    p.add_argument("--multilingual-dir", default=_shared("corpora/multilingual"))
     p.add_argument("--num-files", type=int, default=5)
     p.add_argument("--docs-per-file", type=int, default=40)
     p = add("sample", cmd_sample, "cs336-data sample runs/filter --n 20 --seed 0", "random documents to Markdown")
