@@ -167,3 +167,13 @@ def test_corpus_en_vocab_500_under_1_5_s(shared_data: Path):
             break
     assert len(vocab) == 500 and len(merges) == 243
     assert best < 1.5, f"train_bpe(corpus.en, 500) took {best:.2f} s"
+
+
+def test_progress_bars_can_be_shown(tmp_path: Path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("low lower lowest " * 20, encoding="utf-8")
+    quiet = train_bpe(corpus, 270, [], num_workers=1, progress=False)
+    assert capsys.readouterr().err == ""
+    assert train_bpe(corpus, 270, [], num_workers=1, progress=True) == quiet
+    err = capsys.readouterr().err
+    assert "pre-tokenize" in err and "bpe merges" in err
