@@ -269,6 +269,37 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_plot_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plot", help="plot a user's experiments (loss curves; final loss vs N by compute) from a DB or the API",
+        epilog=_example("cs336-scaling plot --db scaling.db --user student --out out/plots"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    p.add_argument("--db", default=None, help="read the store directly (with --user)")
+    p.add_argument("--user", default=None, help="sunet_id, with --db")
+    p.add_argument("--url", default=None, help="or read through the API (default $A3_API_BASE_URL)")
+    p.add_argument("--api-key", default=None)
+    p.add_argument("--out", "--out-dir", dest="out", type=Path, default=Path("out/plots"))
+    p.set_defaults(handler=cmd_plot)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from cs336_scaling.analysis.experiments_plot import plot_experiments
+
+    if args.db:
+        from cs336_scaling.server.store import Store
+
+        if not args.user:
+            raise ConfigError("--db needs --user")
+        rows = Store(args.db).list_experiments(args.user)
+        exps = [{"experiment_id": r.id, "training_config": r.training_config, "status": r.status} for r in rows]
+    else:
+        exps = [e.model_dump(mode="json") for e in _client(args).list_experiments()]
+    for path in plot_experiments(exps, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 def add_make_corpus_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "make-corpus", help="write a seeded synthetic uint16 token corpus for the local backend",
@@ -300,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plan_parser(sub)
     add_grade_parser(sub)
     add_make_corpus_parser(sub)
+    add_plot_parser(sub)
     return parser
 
 

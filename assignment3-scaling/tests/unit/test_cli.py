@@ -81,8 +81,22 @@ def test_grade_command_reads_final_submission(api: Api, capsys) -> None:
     assert "| achieved_loss |" in capsys.readouterr().out
 
 
+def test_plot_command(api: Api, tmp_path, capsys) -> None:
+    db = api.store.path
+    assert main(["plot", "--db", db, "--user", "alice", "--out", str(tmp_path)]) == 1
+    assert "no completed experiments" in capsys.readouterr().err
+    for seed in range(3):
+        api.submit(make_cfg(model_seed=seed))
+    api.submit(make_cfg(total_train_tokens=64 * 512 * 8 * 32))
+    api.run()
+    assert main(["plot", "--db", db, "--user", "alice", "--out", str(tmp_path)]) == 0
+    for name in ("loss_curves.png", "final_loss_vs_n.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
 def test_help_has_examples(capsys) -> None:
-    for cmd in ("isoflops", "serve", "plan", "grade", "submit", "wait", "budget", "experiments", "final-submit"):
+    for cmd in ("isoflops", "serve", "plan", "grade", "submit", "wait", "budget", "experiments", "final-submit",
+                "plot", "make-corpus"):  # fmt: skip
         with pytest.raises(SystemExit) as exc:
             main([cmd, "--help"])
         assert exc.value.code == 0
