@@ -56,3 +56,21 @@ def test_duplicate_pairs_agree(num_perm, bands):
     agreement = len(ours & theirs) / len(union)
     assert len(union) > 20
     assert agreement >= 0.98, (len(ours), len(theirs), agreement)
+
+
+def test_clusters_agree_with_datasketch_union_find():
+    from cs336_data.dedup.minhash import UnionFind
+
+    docs = planted_corpus(num_groups=60, seed=3)
+    ours = find_duplicate_clusters(docs, num_hashes=128, num_bands=16, ngrams=3, jaccard_threshold=0.7)
+    uf = UnionFind(len(docs))
+    for i, j in datasketch_pairs(docs, 128, 16, 3, 0.7):
+        uf.union(i, j)
+    groups: dict[int, set[int]] = {}
+    for i in range(len(docs)):
+        groups.setdefault(uf.find(i), set()).add(i)
+    theirs = {frozenset(g) for g in groups.values() if len(g) > 1}
+    mine = {frozenset(c) for c in ours.clusters}
+    assert len(mine) > 10
+    assert len(mine & theirs) / len(mine | theirs) >= 0.95
+    assert len(ours.survivors) == len(docs) - sum(len(c) - 1 for c in ours.clusters)

@@ -90,3 +90,20 @@ def test_submitit_local_executor_gives_same_counts(synth_crawl, corpus_quality_m
     )
     report = run_filter(cfg)
     assert report["counters"]["final_docs"] == expected_counts(truth)["final_docs"]
+
+
+def test_warc_input_goes_through_extraction(synth_crawl, corpus_quality_model, shared_data, tmp_path):
+    crawl_dir, truth = synth_crawl
+    cfg = load_config(
+        None,
+        ["run.progress=false", "stages.gopher=false", "stages.harmful=false", "stages.quality=false",
+         "dedup.minhash=false", "dedup.exact_lines=false"],
+        inputs=[str(crawl_dir / "warc")],
+        out_dir=str(tmp_path / "run"),
+    )  # fmt: skip
+    counters = run_filter(cfg)["counters"]
+    # every HTML response (UTF-8, cp1252, Shift-JIS, UTF-16; with and without declared charsets) is extracted;
+    # warcinfo/request records and the PNG response are skipped without counting as errors
+    assert counters["docs_in"] == len(truth)
+    assert not any(key.startswith("errors/") for key in counters)
+    assert counters["langid/dropped"] == sum(row["fate"] == "langid" for row in truth)

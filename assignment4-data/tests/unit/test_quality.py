@@ -74,3 +74,25 @@ def test_reference_pages_and_no_leak(corpus_quality_model, shared_data):
         for para in page.splitlines():
             if len(para.strip()) >= 40:
                 assert " ".join(para.split()) not in train_text
+
+
+def test_positives_from_fetched_warc(tmp_path, prose_paragraphs):
+    from cs336_data.quality.training_set import warc_positive_documents
+    from tests.conftest import write_warc
+
+    english = (
+        "<html><body><article>" + "".join(f"<p>{p}</p>" for p in prose_paragraphs[:6]) + "</article></body></html>"
+    )
+    german = (
+        "<html><body><p>" + " ".join(["Das ist ein kurzer deutscher Satz über das Wetter."] * 12) + "</p></body></html>"
+    )
+    write_warc(
+        tmp_path / "wiki.warc.gz",
+        [
+            ("http://en.example/a", "response", english.encode(), "text/html"),
+            ("http://de.example/b", "response", german.encode(), "text/html"),
+            ("http://en.example/short", "response", b"<p>Too short.</p>", "text/html"),
+        ],
+    )
+    docs = warc_positive_documents([tmp_path / "wiki.warc.gz"])
+    assert len(docs) == 1 and prose_paragraphs[0][:40] in " ".join(docs[0].split())

@@ -33,3 +33,16 @@ def test_gpt2_files_match_hf_tokenizers(shared_data, tmp_path):
     tokens = load_tokens(tmp_path / "t.bin")
     first = list(tokens[: list(tokens).index(eos)])
     assert reference.decode(first) == text
+
+
+@pytest.mark.needs_data
+def test_a1_tokenizer_on_gpt2_files_matches_gpt2_encoder(shared_data, tmp_path):
+    pytest.importorskip("cs336_basics.tokenizer")
+    from cs336_data.tokenization import a1_encoder
+
+    vocab, merges = shared_data / "tokenizer" / "gpt2_vocab.json", shared_data / "tokenizer" / "gpt2_merges.txt"
+    ours, eos = gpt2_encoder(str(vocab), str(merges), "<|endoftext|>")
+    a1, a1_eos = a1_encoder(str(vocab), str(merges), "<|endoftext|>")
+    text = "The pipeline keeps well-edited prose.\n\nIt drops   boilerplate, e.g. 'Home | Login'!"
+    assert a1_eos == eos == 50256
+    assert a1(text) == ours(text)
