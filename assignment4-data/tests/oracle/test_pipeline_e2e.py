@@ -64,6 +64,11 @@ def test_exact_stage_counts_and_outputs(synth_crawl, corpus_quality_model, share
     assert all("Sign in" not in d["text"] for d in final)
     pii_docs = [d for d in final if d["scores"]["pii"]["emails"]]
     assert len(pii_docs) == sum(row["kind"] == "pii" for row in truth)
+    # exact PII counts per document: no false negatives on the planted items, no false positives on the look-alikes
+    # or on any other kept document
+    by_url = {row["url"]: row for row in truth}
+    for d in final:
+        assert d["scores"]["pii"] == by_url[d["url"]].get("pii", {"emails": 0, "phone_numbers": 0, "ips": 0})
     assert all("ISBN 978-0-306-40615-7" in d["text"] and "v3.10.0.1" in d["text"] for d in pii_docs)
     tokens = np.memmap(tmp_path / "run" / "tokens.bin", dtype=np.uint16, mode="r")
     assert int((tokens == 50256).sum()) == len(final) == report["tokens"]["num_tokens"] - int((tokens != 50256).sum())
