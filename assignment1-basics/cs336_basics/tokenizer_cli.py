@@ -133,7 +133,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     with tempfile.NamedTemporaryFile(dir=output.parent, suffix=".ids.tmp", delete=False) as raw:
         try:
             with tqdm(total=bounds[-1], unit="B", unit_scale=True, desc="encode", disable=args.no_progress) as bar:
-                for data, num_bytes in _map_jobs(jobs, num_workers, str(vocab_path), str(merges_path), specials):
+                for data, num_bytes in _map_jobs(jobs, num_workers, tok, str(vocab_path), str(merges_path), specials):
                     raw.write(data)
                     num_tokens += len(data) // 2
                     bar.update(num_bytes)
@@ -151,14 +151,18 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _map_jobs(jobs: list, num_workers: int, vocab_path: str, merges_path: str, specials: list[str]):
-    init = (vocab_path, merges_path, specials)
+def _map_jobs(jobs: list, num_workers: int, tok: Tokenizer, vocab_path: str, merges_path: str, specials: list[str]):
+    global _WORKER_TOKENIZER
+    _WORKER_TOKENIZER = tok  # forked workers inherit it; spawned ones re-load the files in the initializer
     if num_workers <= 1 or len(jobs) <= 1:
-        _init_worker(*init)
         yield from map(_encode_range, jobs)
         return
-    ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-    with ctx.Pool(min(num_workers, len(jobs)), initializer=_init_worker, initargs=init) as pool:
+    if "fork" in get_all_start_methods():
+        pool = get_context("fork").Pool(min(num_workers, len(jobs)))
+    else:
+        init = (vocab_path, merges_path, specials)
+        pool = get_context("spawn").Pool(min(num_workers, len(jobs)), initializer=_init_worker, initargs=init)
+    with pool:
         yield from pool.imap(_encode_range, jobs)  # ordered: ids must come out in file order
 
 
