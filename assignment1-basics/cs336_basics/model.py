@@ -2,16 +2,15 @@
 
 Read top to bottom: scaled dot-product attention (a module-level function that attention looks up by global name, so
 A2 can swap it) → the attention-backend registry → causal multi-head self-attention → `TransformerBlock` →
-`TransformerLM` (+ `save_pretrained`/`from_pretrained`, `generate`) → staff-compatible aliases. The layers
-themselves live in `cs336_basics.layers` and are re-exported here.
+`TransformerLM` (+ `save_pretrained`/`from_pretrained`, `generate`) → staff-compatible aliases. The layers live in
+`cs336_basics.layers` (re-exported here), the directory format in `cs336_basics.pretrained`, sampling and the KV
+cache in `cs336_basics.generation`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from einops import rearrange
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
-from cs336_basics.errors import BasicsError, ConfigError
+from cs336_basics.errors import ConfigError
 from cs336_basics.layers import (
     Embedding,
     Linear,
@@ -34,6 +33,7 @@ from cs336_basics.layers import (
     silu,
 )
 from cs336_basics.nn_utils import softmax
+from cs336_basics.pretrained import config_from_object, normalize_config
 
 __all__ = [
     "BasicsTransformerLM",
@@ -266,12 +266,6 @@ class TransformerBlock(nn.Module):
 
 # ---------------------------------------------------------------------------------------------------------------
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-A4_CONFIG_FILE = "model_config.json"
-A4_WEIGHTS_FILE = "model.pt"
-_ORIG_MOD_PREFIX = "_orig_mod."
-
 
 class TransformerLM(nn.Module):
     """token_embeddings → layers → ln_final → lm_head, returning logits (batch, seq, vocab).
@@ -468,16 +462,9 @@ class TransformerLM(nn.Module):
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write `config.json` (constructor kwargs) and `model.safetensors` (state dict; a tied head is stored once)."""
-        from safetensors.torch import save_file
+        from cs336_basics.pretrained import save_pretrained
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_FILE).write_text(json.dumps(self.config, indent=2) + "\n")
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        if self.config["tie_embeddings"]:
-            state.pop("lm_head.weight")
-        save_file(state, str(directory / WEIGHTS_FILE))
-        return directory
+        return save_pretrained(self, directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, device=None, dtype=None, **overrides) -> TransformerLM:
@@ -485,107 +472,19 @@ class TransformerLM(nn.Module):
 
         `overrides` replace config entries that do not change the weights (e.g. `attn_backend="torch"`).
         """
-        directory = Path(directory)
-        if (directory / CONFIG_FILE).exists() and (directory / WEIGHTS_FILE).exists():
-            config = _read_json(directory / CONFIG_FILE)
-            from safetensors.torch import load_file
+        from cs336_basics.pretrained import load_pretrained
 
-            try:
-                state = load_file(str(directory / WEIGHTS_FILE))
-            except Exception as exc:  # safetensors raises its own error types for corrupt files
-                raise BasicsError(f"could not read weights {directory / WEIGHTS_FILE}: {exc}") from exc
-        elif (directory / A4_CONFIG_FILE).exists() and (directory / A4_WEIGHTS_FILE).exists():
-            config = _read_json(directory / A4_CONFIG_FILE)
-            try:
-                state = torch.load(directory / A4_WEIGHTS_FILE, map_location="cpu", weights_only=True)
-            except Exception as exc:
-                raise BasicsError(f"could not read weights {directory / A4_WEIGHTS_FILE}: {exc}") from exc
-            if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-                state = state["model"]
-        else:
-            raise BasicsError(
-                f"{directory} holds no model: expected {CONFIG_FILE} + {WEIGHTS_FILE} or {A4_CONFIG_FILE} + "
-                f"{A4_WEIGHTS_FILE}"
-            )
-        config = {**_normalize_config(config), **overrides}
-        try:
-            model = cls(**config, device=device, dtype=dtype)
-        except TypeError as exc:
-            raise ConfigError(f"bad model config in {directory}: {exc}") from exc
-        state = strip_compile_prefix(state)
-        if model.config["tie_embeddings"]:
-            state.setdefault("lm_head.weight", state.get("token_embeddings.weight"))
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise BasicsError(f"weights in {directory} do not match the config: {exc}") from exc
-        return model
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BasicsError(f"could not read model config {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BasicsError(f"model config {path} must hold a JSON object")
-    return data
-
-
-# Staff ablation names → ours, so staff configs load unchanged.
-def _normalize_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    config = dict(config)
-    if config.pop("remove_rmsnorm", False):
-        config["norm_type"] = "none"
-    if config.pop("use_post_norm", False):
-        config["norm_position"] = "post"
-    if config.pop("remove_rope", False):
-        config["use_rope"] = False
-    if "weight_tying" in config:
-        config["tie_embeddings"] = bool(config.pop("weight_tying"))
-    return config
-
-
-def strip_compile_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Drop the `_orig_mod.` prefix that `torch.compile`d modules put on every state-dict key."""
-    return {k.replace(_ORIG_MOD_PREFIX, ""): v for k, v in state.items()}
-
-
-_LM_FIELDS = ("vocab_size", "context_length", "d_model", "num_layers", "num_heads", "d_ff", "rope_theta")
-_OPTIONAL_FIELDS = (
-    "norm_type",
-    "norm_position",
-    "use_rope",
-    "ffn_type",
-    "tie_embeddings",
-    "attn_backend",
-    "norm_eps",
-    "vocab_pad_multiple",
-    "remove_rmsnorm",
-    "use_post_norm",
-    "remove_rope",
-    "weight_tying",
-)
+        return load_pretrained(cls, directory, device=device, dtype=dtype, **overrides)
 
 
 class BasicsTransformerLM(TransformerLM):
     """Staff-compatible name. Also accepts one config object (dataclass, namespace or mapping) with the
-    constructor fields as attributes/keys, as in the A2 leaderboard snippet `BasicsTransformerLM(Config())`."""
+    constructor fields as attributes/keys, as in the A2 leaderboard snippet `BasicsTransformerLM(Config())`,
+    and the staff switch names (`remove_rmsnorm`, `use_post_norm`, `remove_rope`, `weight_tying`)."""
 
     def __init__(self, *args, **kwargs):
         if len(args) == 1 and not isinstance(args[0], int):
-            cfg = args[0]
-            if isinstance(cfg, Mapping):
-                source = dict(cfg)
-            elif dataclasses.is_dataclass(cfg):
-                source = dataclasses.asdict(cfg)
-            else:
-                source = {k: getattr(cfg, k) for k in (*_LM_FIELDS, *_OPTIONAL_FIELDS) if hasattr(cfg, k)}
-            missing = [k for k in _LM_FIELDS[:-1] if k not in source]
-            if missing:
-                raise ConfigError(f"model config object lacks {', '.join(missing)}")
-            known = {k: v for k, v in source.items() if k in (*_LM_FIELDS, *_OPTIONAL_FIELDS)}
-            args, kwargs = (), {**_normalize_config(known), **kwargs}
+            args, kwargs = (), {**config_from_object(args[0]), **kwargs}
         else:
-            kwargs = _normalize_config(kwargs)
+            kwargs = normalize_config(kwargs)
         super().__init__(*args, **kwargs)
