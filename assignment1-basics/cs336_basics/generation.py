@@ -186,14 +186,19 @@ def generate(
     eos_token_id: int | None = None,
     generator: torch.Generator | None = None,
     attention_mask: Tensor | None = None,
+    *,
+    eos_id: int | None = None,
 ):
     """Continue each prompt by up to `max_new_tokens` tokens; a row stops at `eos_token_id` (which is not returned).
 
     `prompts`: a list of ids, a list of lists, or a tensor (T,) / (B, T) whose padding `attention_mask` (1 = real
     token) marks, on either side. Returns the new tokens only: a list (of lists) for list input; for tensor input a
     (B, n) long tensor (staff-compatible, (1, n) for a 1-D prompt) padded with `eos_token_id` (or 0) after a row's
-    stop. The model runs in eval mode and its previous mode is restored.
+    stop. The model runs in eval mode and its previous mode is restored. `eos_id` is the handout's name for
+    `eos_token_id`.
     """
+    if eos_token_id is None:
+        eos_token_id = eos_id
     if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ConfigError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
     rows, kind = _prompt_lists(prompts, attention_mask)

@@ -65,6 +65,7 @@ def test_eos_stops_a_row_and_is_not_returned(model):
     eos = free[3]
     first = free.index(eos)
     assert generate(model, prompt, 8, temperature=0.0, eos_token_id=eos) == free[:first]
+    assert generate(model, prompt, 8, temperature=0.0, eos_id=eos) == free[:first]
     out = model.generate(torch.tensor([prompt, [5, 6, 7]]), 8, temperature=0.0, eos_token_id=eos)
     assert out.shape[0] == 2 and out[0, :first].tolist() == free[:first]
     assert (out[0, first:] == eos).all()

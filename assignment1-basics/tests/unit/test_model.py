@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import types
 import warnings
 
 import pytest
@@ -157,6 +158,7 @@ def test_basics_alias_accepts_config_objects_and_staff_switches():
     assert model.config["rope_theta"] == 500.0 and model.config["use_rope"] is False
     assert BasicsTransformerLM(**SMALL, use_post_norm=True).config["norm_position"] == "post"
     assert BasicsTransformerLM(SMALL).config["d_ff"] == DFF
+    assert BasicsTransformerLM(types.SimpleNamespace(**SMALL, weight_tying=True)).config["tie_embeddings"] is True
     with pytest.raises(ConfigError, match="lacks"):
         BasicsTransformerLM({"vocab_size": 3})
 
