@@ -86,6 +86,15 @@ class Tokenizer:
             key = ids[0] << _SHIFT | ids[1]
             if key not in self._ranks:  # a repeated merge can never fire again; keep the first rank
                 self._ranks[key] = rank << _SHIFT | ids[2]
+        # Ranks of all byte pairs, indexed by (b1 << 8 | b2): the first round of every pre-token skips the id
+        # mapping and the dict lookups.
+        self._byte_pair_ranks: list[int] = [_NO_MERGE] * 65536
+        if self._has_all_bytes:
+            for x, x_id in enumerate(self._byte_ids):
+                for y, y_id in enumerate(self._byte_ids):
+                    rank = self._ranks.get(x_id << _SHIFT | y_id)
+                    if rank is not None:
+                        self._byte_pair_ranks[x << 8 | y] = rank
         size = max(self.vocab) + 1
         self._decode_table: list[bytes | None] = [None] * size
         for token_id, token in self.vocab.items():
@@ -122,16 +131,21 @@ class Tokenizer:
     # ---- encoding -------------------------------------------------------------------------------------------
     def _bpe(self, piece: str) -> list[int]:
         """Token ids of one pre-token: merge the lowest-rank adjacent pair until none is left."""
+        data = piece.encode("utf-8")
         byte_ids = self._byte_ids
-        ids = [byte_ids[b] for b in piece.encode("utf-8")]
-        if not self._has_all_bytes and None in ids:
-            missing = piece.encode("utf-8")[ids.index(None)]
-            raise TokenizerFormatError(f"byte 0x{missing:02x} of pre-token {piece!r} has no token in the vocab")
+        ids = [byte_ids[b] for b in data]
         get = self._ranks.get
         # ranks[i] = packed (rank, merged id) of the pair (ids[i], ids[i+1]); only the two neighbours of a merge
         # change, so each step costs one min() instead of re-ranking every pair. Merging the leftmost lowest-rank
         # pair one at a time equals merging all its non-overlapping occurrences left to right.
-        ranks = [get(x << _SHIFT | y, _NO_MERGE) for x, y in zip(ids, ids[1:])]
+        if self._has_all_bytes:
+            pair_ranks = self._byte_pair_ranks
+            ranks = [pair_ranks[x << 8 | y] for x, y in zip(data, data[1:])]
+        else:
+            if None in ids:
+                missing = data[ids.index(None)]
+                raise TokenizerFormatError(f"byte 0x{missing:02x} of pre-token {piece!r} has no token in the vocab")
+            ranks = [get(x << _SHIFT | y, _NO_MERGE) for x, y in zip(ids, ids[1:])]
         while ranks:
             best = min(ranks)
             if best == _NO_MERGE:
