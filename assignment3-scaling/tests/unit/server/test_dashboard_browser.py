@@ -32,9 +32,13 @@ def driver():
 
 
 def _wait(driver, predicate, timeout: float = 15.0):
+    """Poll until predicate is truthy and return its value; the page re-renders its tables every 2 s, so elements
+    found a moment ago may be stale: those lookups are retried."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: predicate(d))
+    ignored = (StaleElementReferenceException, NoSuchElementException)
+    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored).until(predicate)
 
 
 def test_dashboard_budget_submit_table_chart(api: Api, live_server: LiveServer, driver) -> None:
@@ -53,18 +57,19 @@ def test_dashboard_budget_submit_table_chart(api: Api, live_server: LiveServer, 
     box.send_keys(json.dumps(make_cfg()))
     find("#submit-btn").click()
     _wait(driver, lambda d: "submitted experiment" in find("#submit-result").text)
-    exp_id = int(find("#submit-result").text.split()[-1])
+    exp_id = int(_wait(driver, lambda d: find("#submit-result").text).split()[-1])
     _wait(driver, lambda d: find("#budget-used").text == "600.0")  # the reservation shows immediately
 
     api.run()  # the dispatcher runs it on the simulated backend
     find("#connect").click()
     _wait(driver, lambda d: find(f'tr[data-id="{exp_id}"] .st').text == "completed")
-    loss_cell = find(f'tr[data-id="{exp_id}"] .loss').text
+    loss_cell = _wait(driver, lambda d: find(f'tr[data-id="{exp_id}"] .loss').text)
     expected = api.req("GET", f"/experiment/{exp_id}").json()["status"]["val_losses"][-1]
     assert float(loss_cell) == pytest.approx(expected, abs=1e-4)
-    assert len(driver.find_elements(By.CSS_SELECTOR, "#experiments svg.spark polyline")) == 1
-    curve = find(f'#loss-chart polyline.curve[data-id="{exp_id}"]')
-    linear_points = curve.get_attribute("points")
+    _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#experiments svg.spark polyline")) == 1)
+    linear_points = _wait(
+        driver, lambda d: find(f'#loss-chart polyline.curve[data-id="{exp_id}"]').get_attribute("points")
+    )
     assert len(linear_points.split()) == 8
     find("#log-toggle").click()
     _wait(driver, lambda d: find("#loss-chart polyline.curve").get_attribute("points") != linear_points)
@@ -84,7 +89,7 @@ def test_dashboard_budget_submit_table_chart(api: Api, live_server: LiveServer, 
     )
 
     # final submission panel and persisted settings
-    assert find("#final-submission").text == "none"
+    _wait(driver, lambda d: find("#final-submission").text == "none")
     api.req("POST", "/final_submission", json={"training_config": make_cfg(), "predicted_final_loss": 3.25})
     find("#connect").click()
     _wait(driver, lambda d: '"predicted_final_loss": 3.25' in find("#final-submission").text)
