@@ -55,6 +55,7 @@ class ModelConfig:
     ffn_type: str = "swiglu"
     tie_embeddings: bool = False
     attn_backend: str = "ours"  # "torch" uses F.scaled_dot_product_attention (flash kernels on CUDA)
+    vocab_pad_multiple: int = 1  # pad the LM head's rows to a multiple (64 for GPT-2's 50,257): aligned GEMMs
 
     def __post_init__(self) -> None:
         _check_positive(
@@ -66,6 +67,7 @@ class ModelConfig:
             num_heads=self.num_heads,
             d_ff=self.d_ff,
             rope_theta=self.rope_theta,
+            vocab_pad_multiple=self.vocab_pad_multiple,
         )
         if self.d_model % self.num_heads:
             raise ConfigError(f"model.d_model ({self.d_model}) must be divisible by model.num_heads ({self.num_heads})")
@@ -156,6 +158,7 @@ class RunConfig:
     dtype: str = "fp32"  # "bf16" = bf16 autocast for matmuls, fp32 master weights
     compile: bool = False  # torch.compile the model
     tf32: bool = True  # TF32 matmuls on CUDA (never enabled on MPS)
+    num_threads: int = 0  # torch CPU threads; 0 = torch's default. 1 is steadier on a busy shared CPU
     log_every: int = 10
     eval_every: int = 100
     eval_batches: int = 10  # fixed validation batches (same windows at every eval)
@@ -173,7 +176,14 @@ class RunConfig:
         _check_choice("run", "device", self.device, DEVICES)
         _check_choice("run", "dtype", self.dtype, DTYPES)
         _check_positive("run", num_steps=self.num_steps, log_every=self.log_every, eval_every=self.eval_every)
-        for name in ("max_wall_clock_s", "eval_batches", "ckpt_every", "sample_max_new_tokens", "sample_temperature"):
+        for name in (
+            "max_wall_clock_s",
+            "num_threads",
+            "eval_batches",
+            "ckpt_every",
+            "sample_max_new_tokens",
+            "sample_temperature",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"run.{name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.sample_top_p <= 1:

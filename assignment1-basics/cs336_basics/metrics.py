@@ -126,7 +126,7 @@ def _git(*args: str) -> str:
         out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return ""
-    return out.stdout.strip()
+    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def collect_env() -> dict[str, Any]:

@@ -212,6 +212,8 @@ def train(
         cfg = config_from_dict(apply_overrides(state["config"], resume_overrides or []))
     device = select_device(cfg.run.device)
     seed_everything(cfg.run.seed)
+    if cfg.run.num_threads:
+        torch.set_num_threads(cfg.run.num_threads)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = cfg.run.tf32
         torch.backends.cudnn.allow_tf32 = cfg.run.tf32

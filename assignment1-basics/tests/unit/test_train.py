@@ -133,3 +133,37 @@ def test_token_ids_beyond_vocab_fail_before_training(corpus, tmp_path):
 def test_resume_without_checkpoint_is_a_clear_error(corpus, tmp_path):
     with pytest.raises(CheckpointNotFoundError, match="no checkpoint"):
         train(_cfg(corpus, tmp_path), resume=str(tmp_path))
+
+
+def test_wandb_sink_is_lazy_and_names_the_missing_extra(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from cs336_basics.errors import BasicsError
+    from cs336_basics.metrics import WandbSink
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # import fails as if not installed
+    with pytest.raises(BasicsError, match=r"cs336-basics\[wandb\]"):
+        WandbSink("p", "n", {}, tmp_path)
+    calls = []
+    fake = types.SimpleNamespace(
+        init=lambda **kw: types.SimpleNamespace(
+            log=lambda m, step: calls.append((step, m)), finish=lambda: calls.append("finish")
+        )
+    )
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    sink = WandbSink("p", "n", {"a": 1}, tmp_path)
+    sink.log({"train/loss": 1.0}, 3)
+    sink.close()
+    assert calls == [(3, {"train/loss": 1.0}), "finish"]
+
+
+@pytest.mark.gpu
+def test_get_batch_on_cuda_is_pinned_and_on_device():
+    import torch
+
+    from cs336_basics.data import get_batch
+
+    x, y = get_batch(np.arange(1000, dtype=np.uint16), 4, 16, "cuda")
+    assert x.device.type == y.device.type == "cuda" and x.dtype == torch.int64
+    assert torch.equal(y.cpu(), x.cpu() + 1)
