@@ -155,12 +155,12 @@ def cmd_filter(args) -> int:
 
 
 def cmd_tokenize(args) -> int:
-    from cs336_data.pipeline.corpus import _read_shard
+    from cs336_data.pipeline.corpus import iter_shard
     from cs336_data.tokenization import a1_encoder, gpt2_encoder, tokenize_to_bin
 
     make = gpt2_encoder if args.tokenizer == "gpt2" else a1_encoder
     encode, eos_id = make(args.vocab, args.merges, args.eos_token)
-    docs = (d["text"] for f in args.files for d in _read_shard(Path(f)))
+    docs = (d["text"] for f in args.files for d in iter_shard(Path(f)))
     print(json.dumps({"num_tokens": tokenize_to_bin(docs, args.out, encode, eos_id), "out": args.out}))
     return 0
 

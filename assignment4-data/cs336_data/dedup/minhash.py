@@ -27,7 +27,7 @@ import shutil
 import sys
 import unicodedata
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -246,6 +246,58 @@ class DuplicateClusters:
     survivors: list[int] = field(default_factory=list)  # indices of kept documents, in input order
 
 
+def _check_params(num_hashes: int, num_bands: int, jaccard_threshold: float) -> None:
+    if num_bands < 1 or num_hashes % num_bands:
+        raise ConfigError(f"num_hashes ({num_hashes}) must be a positive multiple of num_bands ({num_bands})")
+    if not 0.0 <= jaccard_threshold <= 1.0:
+        raise ConfigError(f"jaccard_threshold must be in [0, 1], got {jaccard_threshold}")
+
+
+def document_signature(text: str, *, num_hashes: int, ngrams: int, seed: int = 0) -> np.ndarray | None:
+    """Signature of one raw document (normalised and shingled here); None when it has no words."""
+    hashes = shingle_hashes(normalize_for_dedup(text), ngrams, seed)
+    return _signature_from_hashes(hashes, num_hashes, seed) if hashes.size else None
+
+
+def document_shingle_set(text: str, *, ngrams: int, seed: int = 0) -> set[int]:
+    """The set of 64-bit shingle hashes of one raw document (what the Jaccard verification compares)."""
+    return set(shingle_hashes(normalize_for_dedup(text), ngrams, seed).tolist())
+
+
+def cluster_duplicates(
+    signatures: Sequence[np.ndarray | None],
+    shingle_sets_of: Callable[[set[int]], dict[int, set[int]]],
+    *,
+    num_bands: int,
+    jaccard_threshold: float,
+    seed: int = 0,
+) -> DuplicateClusters:
+    """LSH candidates -> exact Jaccard verification -> union-find clusters -> seeded survivors.
+
+    `shingle_sets_of(indices)` returns the shingle sets of just those documents, so a caller streaming a corpus from
+    disk only needs the signatures in memory plus the sets of documents that are in some candidate pair."""
+    num_docs = len(signatures)
+    candidates = lsh_candidate_pairs(signatures, num_bands)
+    sets = shingle_sets_of({i for pair in candidates for i in pair})
+    verified = {(i, j) for i, j in candidates if jaccard(sets[i], sets[j]) >= jaccard_threshold}
+    empty = [i for i, sig in enumerate(signatures) if sig is None]
+    verified.update((empty[0], j) for j in empty[1:])
+    uf = UnionFind(num_docs)
+    for i, j in verified:
+        uf.union(i, j)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(num_docs):
+        groups[uf.find(i)].append(i)
+    clusters = sorted((members for members in groups.values() if len(members) > 1), key=lambda m: m[0])
+    rng = random.Random(seed)
+    removed = set()
+    for members in clusters:
+        keep = rng.choice(members)
+        removed.update(m for m in members if m != keep)
+    survivors = [i for i in range(num_docs) if i not in removed]
+    return DuplicateClusters(clusters, verified, len(candidates), survivors)
+
+
 def find_duplicate_clusters(
     texts: Sequence[str],
     *,
@@ -255,38 +307,17 @@ def find_duplicate_clusters(
     jaccard_threshold: float,
     seed: int = 0,
 ) -> DuplicateClusters:
-    """Cluster near-duplicate documents and pick the seeded survivor of each cluster."""
-    if num_bands < 1 or num_hashes % num_bands:
-        raise ConfigError(f"num_hashes ({num_hashes}) must be a positive multiple of num_bands ({num_bands})")
-    if not 0.0 <= jaccard_threshold <= 1.0:
-        raise ConfigError(f"jaccard_threshold must be in [0, 1], got {jaccard_threshold}")
+    """Cluster near-duplicate documents held in memory and pick the seeded survivor of each cluster."""
+    _check_params(num_hashes, num_bands, jaccard_threshold)
     hashes = [shingle_hashes(normalize_for_dedup(t), ngrams, seed) for t in texts]
     signatures = [_signature_from_hashes(h, num_hashes, seed) if h.size else None for h in hashes]
-    candidates = lsh_candidate_pairs(signatures, num_bands)
-    sets: dict[int, set[int]] = {}
-
-    def shingle_set(i: int) -> set[int]:  # built lazily, only for documents in a candidate pair
-        if i not in sets:
-            sets[i] = set(hashes[i].tolist())
-        return sets[i]
-
-    verified = {(i, j) for i, j in candidates if jaccard(shingle_set(i), shingle_set(j)) >= jaccard_threshold}
-    empty = [i for i, h in enumerate(hashes) if not h.size]
-    verified.update((empty[0], j) for j in empty[1:])
-    uf = UnionFind(len(texts))
-    for i, j in verified:
-        uf.union(i, j)
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(texts)):
-        groups[uf.find(i)].append(i)
-    clusters = sorted((members for members in groups.values() if len(members) > 1), key=lambda m: m[0])
-    rng = random.Random(seed)
-    removed = set()
-    for members in clusters:
-        keep = rng.choice(members)
-        removed.update(m for m in members if m != keep)
-    survivors = [i for i in range(len(texts)) if i not in removed]
-    return DuplicateClusters(clusters, verified, len(candidates), survivors)
+    return cluster_duplicates(
+        signatures,
+        lambda needed: {i: set(hashes[i].tolist()) for i in needed},
+        num_bands=num_bands,
+        jaccard_threshold=jaccard_threshold,
+        seed=seed,
+    )
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Layout of the output directory (datatrove-style; one shard per input file, named
     shards/00000.jsonl.gz   documents kept by the per-file stages, with url, id, source, text, scores
     stats/00000.json        that shard's counters (docs in, kept/dropped per stage, errors, seconds per stage)
     completions/00000       marker written last: a rerun skips finished shards (resume after a crash)
+    lines/00000.jsonl.gz    the same after corpus exact-line dedup (documents streamed, never all in memory)
     final/00000.jsonl.gz    documents after corpus exact-line and MinHash dedup
     tokens.bin              uint16 ids, EOS after every document (when tokenisation is enabled)
     stats.json              merged counters, fractions of discarded docs per stage, timings, models, versions
