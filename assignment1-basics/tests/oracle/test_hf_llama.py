@@ -100,3 +100,15 @@ def test_greedy_generation_matches_llama(pair):
         expected = hf.generate(prompt, max_new_tokens=10, do_sample=False, min_new_tokens=10, pad_token_id=0)
     got = ours.generate(prompt, 10, temperature=0.0)
     assert got.tolist() == expected[:, 5:].tolist()
+
+
+def test_the_comparison_detects_a_rope_layout_mismatch(pair):
+    """Without the q/k row permutation the logits differ: the oracle is sensitive to the RoPE pairing."""
+    ours, hf = pair
+    unpermuted = to_llama(ours)
+    with torch.no_grad():
+        for i, layer in enumerate(unpermuted.model.layers):
+            layer.self_attn.q_proj.weight.copy_(ours.layers[i].attn.q_proj.weight)
+            layer.self_attn.k_proj.weight.copy_(ours.layers[i].attn.k_proj.weight)
+        ids = torch.randint(0, V, (2, CTX))
+        assert not torch.allclose(unpermuted(input_ids=ids).logits, ours(ids), rtol=1e-3, atol=1e-3)
