@@ -364,9 +364,9 @@ class TransformerLM(nn.Module):
         )
         for i, layer in enumerate(self.layers):
             layer.attn.layer_idx = i
-        self.ln_final = RMSNorm(d_model, eps=norm_eps, device=device, dtype=dtype) if norm_type == "rmsnorm" else None
-        if self.ln_final is None:
-            self.ln_final = nn.Identity()
+        self.ln_final = (
+            RMSNorm(d_model, eps=norm_eps, device=device, dtype=dtype) if norm_type == "rmsnorm" else nn.Identity()
+        )
         self.lm_head = Linear(d_model, self.padded_vocab_size, device=device, dtype=dtype)
         if tie_embeddings:
             # The (V, d) embedding with σ = 1 would make huge initial logits; scale to the Linear init instead.
