@@ -197,6 +197,42 @@ def _save(path: Path, model, optimizer, step: int, cfg: TrainConfig, sampler, el
     logger.info("saved checkpoint %s", path)
 
 
+def _train_step(step_model, model, optimizer, train_tokens, sampler, lr: float, grad_clip: float, cfg: TrainConfig):
+    """One optimizer step over `grad_accum_steps` micro-batches; returns (summed loss, pre-clip grad norm) as
+    device tensors (no host sync here)."""
+    from cs336_basics.nn_utils import clip_gradient
+
+    device = next(model.parameters()).device
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    loss_sum = torch.zeros((), device=device)
+    for _ in range(cfg.data.grad_accum_steps):
+        x, y = data_lib.get_batch(train_tokens, cfg.data.batch_size, cfg.seq_len, device, generator=sampler)
+        loss = _loss(step_model, x, y, cfg, device) / cfg.data.grad_accum_steps
+        loss.backward()
+        loss_sum += loss.detach()
+    grad_norm = clip_gradient(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum, grad_norm
+
+
+def _train_metrics(train_loss: float, grad_norm, lr: float, tokens_per_s: float, step: int, cfg: TrainConfig) -> dict:
+    """The log line of one step (style guide §2.5 keys); a non-finite loss stops the run with a hint."""
+    if not math.isfinite(train_loss):
+        raise BasicsError(f"loss became {train_loss} at step {step}; lower optim.lr or check the data")
+    metrics = {
+        "tokens": step * cfg.tokens_per_step,
+        "train/loss": train_loss,
+        "train/lr": lr,
+        "train/grad_norm": float(grad_norm),
+        "perf/tokens_per_s": tokens_per_s,
+    }
+    if grad_norm.device.type == "cuda":
+        metrics["mem/peak_gib"] = torch.cuda.max_memory_allocated(grad_norm.device) / 2**30
+    return metrics
+
+
 def train(
     cfg: TrainConfig,
     *,
@@ -238,7 +274,6 @@ def train(
     if cfg.run.compile:
         step_model = torch.compile(step_model)
 
-    from cs336_basics.nn_utils import clip_gradient
     from cs336_basics.optimizer import get_cosine_lr
 
     flops_per_token, peak = _mfu_terms(cfg, device)
@@ -256,17 +291,7 @@ def train(
     with _stop_on_signals(stop):
         for step in range(start_step + 1, r.num_steps + 1):
             lr = get_cosine_lr(step, o.lr, o.min_lr, o.warmup_steps, r.num_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            loss_sum = torch.zeros((), device=device)
-            for _ in range(cfg.data.grad_accum_steps):
-                x, y = data_lib.get_batch(train_tokens, cfg.data.batch_size, cfg.seq_len, device, generator=sampler)
-                loss = _loss(step_model, x, y, cfg, device) / cfg.data.grad_accum_steps
-                loss.backward()
-                loss_sum += loss.detach()
-            grad_norm = clip_gradient(model.parameters(), grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            loss_sum, grad_norm = _train_step(step_model, model, optimizer, train_tokens, sampler, lr, grad_clip, cfg)
             tokens_since_log += cfg.tokens_per_step
             progress.update(1)
 
@@ -275,42 +300,36 @@ def train(
             out_of_time = r.max_wall_clock_s > 0 and elapsed >= r.max_wall_clock_s
             metrics: dict[str, Any] = {}
             if step % r.log_every == 0 or is_last or stop or out_of_time:
-                train_loss = float(loss_sum.item())  # .item() synchronizes, so the timing below is honest
+                train_loss = float(loss_sum.item())  # synchronizes, so the timing below is honest
                 now = time.perf_counter()
                 tokens_per_s = tokens_since_log / max(now - t_log, 1e-9)
-                t_log, tokens_since_log = now, 0
                 metrics = {
                     "time_s": round(elapsed, 3),
-                    "tokens": step * cfg.tokens_per_step,
-                    "train/loss": train_loss,
-                    "train/lr": lr,
-                    "train/grad_norm": float(grad_norm),
-                    "perf/tokens_per_s": tokens_per_s,
+                    **_train_metrics(train_loss, grad_norm, lr, tokens_per_s, step, cfg),
                 }
                 if peak:
-                    metrics["perf/mfu"] = tokens_per_s * flops_per_token / peak
-                if device.type == "cuda":
-                    metrics["mem/peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
-                if not math.isfinite(train_loss):
-                    raise BasicsError(f"loss became {train_loss} at step {step}; lower optim.lr or check the data")
+                    metrics["perf/mfu"] = metrics["perf/tokens_per_s"] * flops_per_token / peak
+                t_log, tokens_since_log = now, 0
                 progress.set_postfix(loss=f"{train_loss:.3f}", lr=f"{lr:.2e}")
             if step % r.eval_every == 0 or is_last or stop or out_of_time:
                 last_eval = evaluate(step_model, val_tokens, cfg, device)
                 metrics.update(
                     {"time_s": round(elapsed, 3), "eval/loss": last_eval, "eval/perplexity": _ppl(last_eval)}
                 )
-                t_log = time.perf_counter()  # eval time is not training throughput
+                t_log, tokens_since_log = time.perf_counter(), 0  # eval time is not training throughput
             if metrics:
                 sinks.log(metrics, step)
             if (r.ckpt_every and step % r.ckpt_every == 0) or is_last or stop or out_of_time:
                 _save(ser.checkpoint_path(ckpt_dir, step), model, optimizer, step, cfg, sampler, elapsed)
-                t_log = time.perf_counter()
+                t_log, tokens_since_log = time.perf_counter(), 0
             if stop or out_of_time:
                 status = "interrupted" if stop else "wall_clock"
                 logger.warning("stopping at step %d (%s)", step, stop.get("signal", "max_wall_clock_s"))
                 break
     progress.close()
     sinks.close()
+    if math.isnan(last_eval):  # resumed a run that had already finished: report its loss again
+        last_eval = evaluate(step_model, val_tokens, cfg, device)
     summary = _finish(cfg, run_dir, model, step, status, last_eval, elapsed_before + time.perf_counter() - t_start)
     return TrainResult(run_dir=run_dir, step=step, status=status, summary=summary)
 
