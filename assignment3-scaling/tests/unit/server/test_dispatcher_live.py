@@ -16,7 +16,7 @@ from tests.conftest import Api, make_cfg
 def test_background_dispatch_with_time_scale(store) -> None:
     cfg = TrainingConfig.model_validate(make_cfg())
     per_chunk = chunk_seconds(World(), cfg)[0]
-    backend = SimulatedBackend(time_scale=0.15 / per_chunk)  # 0.15 real seconds per chunk
+    backend = SimulatedBackend(time_scale=0.25 / per_chunk)  # 0.25 real seconds per chunk
     api = Api(store, backend=backend)
     api.dispatcher = Dispatcher(store, backend, max_workers=1, interval_s=0.02)
     api.dispatcher.start()
