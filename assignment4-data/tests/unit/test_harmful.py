@@ -38,3 +38,21 @@ def test_fasttext_backend_with_dolma_label_names(tiny_harmful_model):
 def test_unknown_kind():
     with pytest.raises(ConfigError, match="kind"):
         ProfanityCheck("spam")
+
+
+def test_dolma_file_in_asset_folder_wins_over_offline_backend(tiny_harmful_model, tmp_path, monkeypatch):
+    import shutil
+
+    from cs336_data.harmful import default_backend
+
+    shutil.copyfile(tiny_harmful_model, tmp_path / "dolma_fasttext_nsfw_jigsaw_model.bin")
+    monkeypatch.setenv("CS336_DATA_ASSETS", str(tmp_path))
+    monkeypatch.delenv("CS336_NSFW_MODEL", raising=False)
+    default_backend.cache_clear()
+    try:
+        backend = default_backend("nsfw")
+        assert isinstance(backend, FastTextFile) and backend.model_path.parent == tmp_path
+        assert default_backend("nsfw") is backend  # loaded once per process
+        assert run_classify_nsfw("obscene lewd porn")[0] == "nsfw"
+    finally:
+        default_backend.cache_clear()
