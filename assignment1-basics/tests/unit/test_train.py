@@ -167,3 +167,22 @@ def test_get_batch_on_cuda_is_pinned_and_on_device():
     x, y = get_batch(np.arange(1000, dtype=np.uint16), 4, 16, "cuda")
     assert x.device.type == y.device.type == "cuda" and x.dtype == torch.int64
     assert torch.equal(y.cpu(), x.cpu() + 1)
+
+
+def test_grad_accumulation_matches_one_large_batch(corpus, tmp_path):
+    import torch
+
+    big = train(_cfg(corpus, tmp_path / "big", num_steps=6, sample_max_new_tokens=0))
+    cfg = _cfg(corpus, tmp_path / "acc", num_steps=6, sample_max_new_tokens=0)
+    values = cfg.to_dict()
+    values["data"].update(batch_size=4, grad_accum_steps=2)  # same 8 windows per step, drawn in two halves
+    acc = train(config_from_dict(values))
+    for (name, a), (_, b) in zip(
+        torch.load(next((big.run_dir / "ckpt").iterdir()), weights_only=True)["model"].items(),
+        torch.load(next((acc.run_dir / "ckpt").iterdir()), weights_only=True)["model"].items(),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+    la = [r["train/loss"] for r in _rows(big.run_dir) if "train/loss" in r]
+    lb = [r["train/loss"] for r in _rows(acc.run_dir) if "train/loss" in r]
+    np.testing.assert_allclose(la, lb, rtol=1e-5)
