@@ -71,6 +71,7 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--add-user", action="append", default=[], metavar="SUNET:KEY")
     p.add_argument("--max-workers", type=int, default=2)
     p.add_argument("--data-dir", type=Path, default=None, help="local backend: token shards (train/*.npy)")
+    p.add_argument("--classic", action="store_true", help="also serve the 2024/2025 FLOPs API (/loss, …)")
     p.add_argument(
         "--keep-orphans", action="store_true",
         help="leave rows that were running when a previous server stopped (default: fail them, charged 1 s)",
@@ -106,8 +107,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         backend = make_backend("local", data_dir=args.data_dir)
     settings = Settings(
-        db_url=args.db, total_budget_seconds=args.budget_seconds, internal_api_key=os.environ.get("INTERNAL_API_KEY")
-    )
+        db_url=args.db, total_budget_seconds=args.budget_seconds, internal_api_key=os.environ.get("INTERNAL_API_KEY"),
+        classic_world_seed=args.world_seed if args.classic else None,
+    )  # fmt: skip
     dispatcher = Dispatcher(store, backend, max_workers=args.max_workers, interval_s=0.2)
     dispatcher.start()
     try:

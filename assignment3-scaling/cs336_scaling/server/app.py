@@ -39,6 +39,7 @@ class Settings:
     total_budget_seconds: float = MAX_RUNTIME_SECONDS
     internal_api_key: str | None = None
     cors_origins: tuple[str, ...] = field(default=("http://localhost", "http://127.0.0.1"))
+    classic_world_seed: int | None = None  # set to enable the 2024/2025 FLOPs API (server/legacy.py)
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
@@ -122,6 +123,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     @app.get("/dashboard", response_class=HTMLResponse)
     def dashboard() -> str:
         return resources.files("cs336_scaling.server").joinpath("dashboard.html").read_text()
+
+    if settings.classic_world_seed is not None:
+        from cs336_scaling.backends.world import World
+        from cs336_scaling.server.legacy import create_legacy_router
+
+        app.include_router(create_legacy_router(store, World.sample(settings.classic_world_seed)))
 
     # internal worker routes (parity with the course; hidden from the schema) --------------------------------
     def internal(x_internal_key: Annotated[str | None, Header()] = None) -> None:
