@@ -65,3 +65,12 @@ def test_auth_and_disabled_by_default(http, store) -> None:
     assert http.get("/loss", params=Q).status_code == 422  # api_key missing
     plain = TestClient(create_app(Settings(), store=store))
     assert plain.get("/loss", params={**Q, "api_key": ALICE_KEY}).status_code == 404
+
+
+@pytest.mark.postgres
+def test_classic_mode_on_postgres(pg_store) -> None:
+    http = TestClient(create_app(Settings(classic_world_seed=0), store=pg_store))
+    first = get(http).json()
+    assert get(http).json() == first and first["total_flops_used"] == 1e17
+    assert get(http, train_flops=1e18).status_code == 200
+    assert get(http, train_flops=1e18, d_model=256, num_heads=4).status_code == 400  # 1.1e18 + 1e18 > 2e18
