@@ -9,8 +9,8 @@ Handlers only parse, build the config and call one library function (style guide
 """
 
 import argparse
+import json
 import logging
-import sys
 
 from cs336_basics.errors import BasicsError
 
@@ -69,13 +69,8 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
         ("run.max_wall_clock_s", args.max_wall_clock),
         ("run.wandb", True if args.wandb else None),
     ]
-    out = []
-    for key, value in pairs:
-        if value is not None:
-            out.append(
-                f"{key}={value!r}".replace("'", '"') if isinstance(value, str) else f"{key}={str(value).lower()}"
-            )
-    return out
+    # json.dumps writes TOML-compatible literals for strings (quoted, escaped), numbers and booleans.
+    return [f"{key}={json.dumps(value)}" for key, value in pairs if value is not None]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -84,6 +79,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     overrides = [*args.overrides, *_flag_overrides(args)]
     if args.resume:
+        if args.config:
+            raise BasicsError("--resume uses the checkpoint's own config; pass changes with --set, not --config")
         if args.dry_run:
             print(f"would resume from {args.resume} with overrides {overrides}")
             return 0
@@ -186,7 +183,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_generate_parser(subparsers)
     add_download_parser(subparsers)
     add_plot_parser(subparsers)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("run `cs336-basics train ...`")

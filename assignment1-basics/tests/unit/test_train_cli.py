@@ -29,7 +29,7 @@ def test_dry_run_prints_the_resolved_config(capsys):
             "--seed",
             "3",
             "--out-dir",
-            "x y",
+            'x "y',
             "--device",
             "cpu",
             "--dry-run",
@@ -37,7 +37,7 @@ def test_dry_run_prints_the_resolved_config(capsys):
     )
     assert rc == 0
     cfg = json.loads(capsys.readouterr().out)
-    assert cfg["optim"]["lr"] == 0.5 and cfg["run"]["seed"] == 3 and cfg["run"]["out_dir"] == "x y"
+    assert cfg["optim"]["lr"] == 0.5 and cfg["run"]["seed"] == 3 and cfg["run"]["out_dir"] == 'x "y'
 
 
 @pytest.mark.parametrize(
@@ -48,6 +48,7 @@ def test_dry_run_prints_the_resolved_config(capsys):
         (["train", "--set", "model.num_heads=5"], "must be divisible"),
         (["train", "--set", "data.train_path='nope.npy'", "--device", "cpu"], "token file not found: nope.npy"),
         (["train", "--resume", "no-such-run"], "no checkpoint"),
+        (["train", "--resume", "r", "--config", "c.toml"], "--resume uses the checkpoint's own config"),
         (["generate", "--model", "no-such-dir", "--prompt", "hi"], "model directory not found"),
         (["plot", "no-such-run"], "no metrics.jsonl"),
     ],
