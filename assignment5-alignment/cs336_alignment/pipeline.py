@@ -174,9 +174,13 @@ def pretrain(cfg: PipelineConfig, run_dir: Path, device: torch.device) -> Path:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        if step % 50 == 0 or step == p.steps - 1:
-            metrics.log({"pretrain/loss": loss.item(), "pretrain/lr": lr}, step)
-        if p.time_budget_s and time.perf_counter() - started > p.time_budget_s:
+        out_of_time = bool(p.time_budget_s) and time.perf_counter() - started > p.time_budget_s
+        if step % 50 == 0 or step == p.steps - 1 or out_of_time:
+            tokens_per_s = (step + 1) * p.batch_size * p.context_length / (time.perf_counter() - started)
+            metrics.log(
+                {"pretrain/loss": loss.item(), "pretrain/lr": lr, "perf/train_tokens_per_s": tokens_per_s}, step
+            )
+        if out_of_time:
             break
     metrics.close()
     return save_policy(model, tokenizer, run_dir / "model")

@@ -23,7 +23,8 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "debug_cpu.toml"
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    cfg = load_config(PipelineConfig, CONFIG, [f'run.out_dir="{out}"', "pretrain.steps=30"])
+    overrides = [f'run.out_dir="{out}"', "pretrain.steps=30", "pretrain.num_docs=500", "data.synthetic_num_train=600"]
+    cfg = load_config(PipelineConfig, CONFIG, overrides)
     return run_pipeline(cfg)
 
 
@@ -79,6 +80,30 @@ def test_grpo_resume_eval_command_and_plot(pipeline_run, tmp_path, capsys):
     }
     assert main(["plot", str(grpo_dir)]) == 0
     assert (grpo_dir / "plots" / "overview.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_sft_resume_continues_the_data_order(pipeline_run, tmp_path, capsys):
+    sft_dir = Path(pipeline_run["sft"]["run_dir"])
+    ckpt = sorted(sft_dir.glob("ckpt/step_*.pt"))[-1]
+    base = Path(pipeline_run["base_model"])
+    rc = main(
+        [
+            "sft",
+            "--config",
+            str(CONFIG),
+            "--out-dir",
+            str(tmp_path),
+            "--set",
+            f'model.path="{base}"',
+            "--set",
+            f'run.resume="{ckpt}"',
+            "--set",
+            "sft.max_steps=4",
+        ]
+    )
+    assert rc == 0
+    assert json.loads(capsys.readouterr().out)["step"] == 4  # 3 from the checkpoint + 1
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
