@@ -4,7 +4,9 @@
     uv run cs336-scaling plan --url http://127.0.0.1:8000 --api-key 12345678
 
 Stages: (1) LR sweeps at three small widths, a parabola in ln(lr) per width, then eta*(N) as a power law;
-(2) IsoFLOP ladders (C = 6·N·D, N = non-embedding parameters) centred on the running estimate of N_opt(C);
+(1b, optional: `batch_candidates`) a batch sweep at small widths that keeps the largest batch within
+`batch_tolerance` of the best loss; (2) IsoFLOP ladders (C = 6·N·D, N = non-embedding parameters) centred on
+the running estimate of N_opt(C);
 (3) a Chinchilla approach-3 fit of L(N, D) on the ladder runs and a throughput model fitted to the measured
 runtimes (effective FLOP/s = c·d/(d+h)); (4) a confirmation run at the predicted optimal shape with the leftover
 budget, refit; (5) the wall-clock-optimal config for the target (48 B200-hours) under the fitted law and throughput.
@@ -14,7 +16,7 @@ Shapes follow one family: head_dim 64, d/L = 64, d_ff = 8/3·d rounded up to 64,
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -33,7 +35,12 @@ ASPECT = 64
 @dataclass(frozen=True, kw_only=True)
 class PlannerConfig:
     target_seconds: float = 48 * 3600.0
-    batch_size: int = 256
+    batch_size: int = 256  # used when batch_candidates is empty; otherwise the batch sweep picks it
+    # Off by default: on the simulated worlds a small-scale sweep at equal tokens picks batches that are right for
+    # the high-loss regime but wrong at the target, where the critical batch is far larger (LOG.md, 2026-11-23).
+    batch_candidates: tuple[int, ...] = ()
+    batch_sweep_widths: tuple[int, ...] = (256, 512)
+    batch_tolerance: float = 0.01  # the largest batch within this loss of the best one wins (it runs faster)
     n_evals: int = 8
     lr_sweep_widths: tuple[int, ...] = (256, 384, 512)
     lr_sweep_tokens_per_param: float = 20.0
@@ -85,17 +92,22 @@ class Throughput:
 
     a: float = 1 / 6e14
     b: float = 0.0
-    obs: list[tuple[float, float]] = field(default_factory=list)
+    batch: int | None = None  # fit only observations of this batch size when they span >= 2 widths
+    obs: list[tuple[float, int, float]] = field(default_factory=list)
 
     def add(self, cfg: TrainingConfig, runtime: float) -> None:
-        self.obs.append(
-            (
-                cfg.architecture_config.hidden_size,
-                flops_per_token(cfg.architecture_config) * cfg.total_train_tokens / runtime,
-            )
-        )
-        ds = np.array([o[0] for o in self.obs])
-        inv = 1 / np.array([o[1] for o in self.obs])
+        arch = cfg.architecture_config
+        eff = flops_per_token(arch) * cfg.total_train_tokens / runtime
+        self.obs.append((arch.hidden_size, cfg.train_batch_size, eff))
+        self.refit()
+
+    def refit(self) -> None:
+        same = [o for o in self.obs if o[1] == self.batch]
+        use = same if len({o[0] for o in same}) >= 2 else self.obs
+        if not use:
+            return
+        ds = np.array([o[0] for o in use])
+        inv = 1 / np.array([o[2] for o in use])
         if len(np.unique(ds)) >= 2:
             b, a = np.polyfit(1 / ds, inv, 1)
             if a > 0:
@@ -184,12 +196,40 @@ class Planner:
         slope, icpt = np.polyfit(np.log([p[0] for p in pts]), np.log([p[1] for p in pts]), 1)
         return float(math.exp(icpt)), float(slope)
 
-    def run(self) -> PlanResult:
+    def batch_sweep(self, lr_for: Callable[[float], float]) -> int:
+        """Largest batch whose loss (at eta*(N), fixed tokens) is within `batch_tolerance` of the best, averaged over
+        the sweep widths: beyond the critical batch, larger batches cost data efficiency; below it they only
+        cost throughput."""
         p = self.p
+        excess: dict[int, list[float]] = {b: [] for b in p.batch_candidates}
+        for d in p.batch_sweep_widths:
+            n = shape(d).non_embedding_params
+            tokens = p.lr_sweep_tokens_per_param * n
+            cfgs = []
+            for b in p.batch_candidates:
+                pb = replace(p, batch_size=b)
+                reserve = self._reserve(d, tokens, pb.n_evals) * 3
+                cfgs.append(make_config(d, tokens, lr_for(n), pb, reserve, pb.n_evals))
+            res = {c.train_batch_size: loss for c, loss in self._run_all(cfgs) if loss is not None}
+            if res:
+                best = min(res.values())
+                for b, loss in res.items():
+                    excess[b].append(loss - best)
+        ok = [b for b, ex in excess.items() if ex and float(np.mean(ex)) <= p.batch_tolerance]
+        chosen = max(ok) if ok else p.batch_size
+        self._say(f"batch sweep: { ({b: round(float(np.mean(ex)), 4) for b, ex in excess.items() if ex}) } -> {chosen}")
+        return chosen
+
+    def run(self) -> PlanResult:
         start = self.api.get_budget()
         coef, expo = self.lr_sweep()
         lr_for = lambda n: coef * n**expo
         self._say(f"lr law: eta*(N) = {coef:.3g}·N^{expo:.3f}")
+        if self.p.batch_candidates:
+            self.p = replace(self.p, batch_size=self.batch_sweep(lr_for))
+            self.tput.batch = self.p.batch_size
+            self.tput.refit()
+        p = self.p
         remaining = self.api.get_budget().remaining_seconds * p.ladder_fraction
         # Cost of a level ≈ sizes · C / eff; levels C_top / ratio^k: total ≈ sizes·C_top/eff · Σ ratio^-k.
         eff = self.tput.flops_per_s(768) * 6 / 7.5  # 6ND FLOPs per second, embeddings/attention overhead ~25%

@@ -61,3 +61,12 @@ def test_planner_config_validation() -> None:
         PlannerConfig(n_levels=1)
     with pytest.raises(ScalingError, match="sizes_per_level"):
         PlannerConfig(sizes_per_level=2)
+
+
+def test_optional_batch_sweep_runs_and_picks_a_candidate() -> None:
+    cfg = PlannerConfig(batch_candidates=(64, 256), batch_sweep_widths=(256, 384), n_levels=2, sizes_per_level=3)
+    with EmbeddedClient(backend=SimulatedBackend(World.sample(1))) as api:
+        planner = Planner(api, cfg)
+        result = planner.run()
+    assert result.final_config.train_batch_size in (64, 256)
+    assert any(line.startswith("batch sweep:") for line in result.log)
