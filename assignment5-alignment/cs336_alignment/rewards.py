@@ -62,6 +62,13 @@ def load_prompt(name: str) -> str:
     return resources.files("cs336_alignment").joinpath("prompts", f"{name}.prompt").read_text(encoding="utf-8")
 
 
+@cache
+def load_alpaca_template() -> str:
+    """The Alpaca instruction template with `{instruction}`/`{response}` slots; the file's final newline is stripped."""
+    text = resources.files("cs336_alignment").joinpath("prompts", "alpaca_sft.prompt").read_text(encoding="utf-8")
+    return text.removesuffix("\n")
+
+
 @dataclass(frozen=True)
 class PromptProtocol:
     """A prompt template paired with the reward function that grades responses to it."""

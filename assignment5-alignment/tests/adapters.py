@@ -8,8 +8,6 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
-_SUPPLEMENT = "not implemented yet; see issue: Assignment 5 supplement (instruction tuning, evaluation, DPO)"
-
 
 def run_tokenize_prompt_and_output(
     prompt_strs: list[str],
@@ -150,19 +148,27 @@ def get_packed_sft_dataset(
     seq_length: int,
     shuffle: bool,
 ) -> Dataset:
-    raise NotImplementedError(f"get_packed_sft_dataset is {_SUPPLEMENT}")
+    from cs336_alignment.instruct.packed import PackedSFTDataset
+
+    return PackedSFTDataset(tokenizer, dataset_path, seq_length, shuffle)
 
 
 def run_iterate_batches(dataset: Dataset, batch_size: int, shuffle: bool) -> Any:
-    raise NotImplementedError(f"run_iterate_batches is {_SUPPLEMENT}")
+    from cs336_alignment.instruct.packed import iterate_batches
+
+    return iterate_batches(dataset, batch_size, shuffle)
 
 
 def run_parse_mmlu_response(mmlu_example: dict[str, Any], model_output: str) -> str | None:
-    raise NotImplementedError(f"run_parse_mmlu_response is {_SUPPLEMENT}")
+    from cs336_alignment.evals.parsers import parse_mmlu_response
+
+    return parse_mmlu_response(mmlu_example, model_output)
 
 
 def run_parse_gsm8k_response(model_output: str) -> str | None:
-    raise NotImplementedError(f"run_parse_gsm8k_response is {_SUPPLEMENT}")
+    from cs336_alignment.evals.parsers import parse_gsm8k_response
+
+    return parse_gsm8k_response(model_output)
 
 
 def run_compute_per_instance_dpo_loss(
@@ -174,4 +180,6 @@ def run_compute_per_instance_dpo_loss(
     response_chosen: str,
     response_rejected: str,
 ) -> torch.Tensor:
-    raise NotImplementedError(f"run_compute_per_instance_dpo_loss is {_SUPPLEMENT}")
+    from cs336_alignment.dpo import per_instance_dpo_loss
+
+    return per_instance_dpo_loss(lm, lm_ref, tokenizer, beta, prompt, response_chosen, response_rejected)

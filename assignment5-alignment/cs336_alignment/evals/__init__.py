@@ -1,0 +1,1 @@
+"""Supplement evaluations: response parsers for MMLU and GSM8K."""
