@@ -1,5 +1,6 @@
 """Scaling-law analysis: IsoFLOPs (Chinchilla approach 2), power-law fits with bootstrap CIs, approach 3, plots."""
 
+from cs336_scaling.analysis.frontier import LossFrontier, fit_loss_frontier
 from cs336_scaling.analysis.isoflops import (
     BootstrapPowerLaw,
     BudgetOptimum,
@@ -22,10 +23,12 @@ __all__ = [
     "BudgetOptimum",
     "IsoRun",
     "IsoflopsResult",
+    "LossFrontier",
     "Optimum",
     "ParametricLaw",
     "PowerLaw",
     "bootstrap_power_law",
+    "fit_loss_frontier",
     "fit_parametric",
     "fit_power_law",
     "isoflops_scaling",

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cs336_scaling.analysis.frontier import fit_loss_frontier
 from cs336_scaling.analysis.isoflops import bootstrap_power_law, isoflops_scaling, load_isoflops
 from cs336_scaling.analysis.parametric import fit_parametric
 from cs336_scaling.analysis.plots import PREDICTION_BUDGETS, plot_isoflops
@@ -49,6 +50,11 @@ def run_isoflops_study(cfg: IsoflopsStudyConfig) -> dict:
             entry["predictions"][f"{c:.0e}"] = {
                 "n": n, "n_ci": [float(n_lo[0]), float(n_hi[0])], "d": d, "d_ci": [float(d_lo[0]), float(d_hi[0])],
             }  # fmt: skip
+        frontier = fit_loss_frontier(cs, [q.loss for q in res.points])
+        entry["loss_frontier"] = {
+            "E": frontier.E, "A_per_1e18": frontier.A, "gamma": frontier.gamma,
+            "predictions": {f"{c:.0e}": float(frontier(c)) for c in PREDICTION_BUDGETS},
+        }  # fmt: skip
         if cfg.plots:
             entry["plots"] = [str(p) for p in plot_isoflops(res, cfg.out_dir, bands=bands)]
         summary["methods"][method] = entry
@@ -80,6 +86,12 @@ def format_table(summary: dict) -> str:
         lines.append(
             f"| {method} | {e['n_law']['coef']:.4g}·C^{e['n_law']['exponent']:.5f} | [{lo:.3f}, {hi:.3f}] | "
             f"{pr['1e+23']['n']:.4g} | {pr['1e+24']['n']:.4g} | {pr['1e+23']['d']:.4g} | {pr['1e+24']['d']:.4g} |"
+        )
+    for method, e in summary["methods"].items():
+        fr = e["loss_frontier"]
+        lines.append(
+            f"\n{method} loss frontier L_opt(C) = {fr['E']:.4f} + {fr['A_per_1e18']:.4g}·(C/1e18)^-{fr['gamma']:.4f}: "
+            f"{fr['predictions']['1e+23']:.4f} at 1e23, {fr['predictions']['1e+24']:.4f} at 1e24"
         )
     if "approach3" in summary:
         a3 = summary["approach3"]

@@ -161,3 +161,18 @@ def test_profiles_group_and_sort() -> None:
     for prof in groups.values():
         assert [r.parameters for r in prof] == sorted(r.parameters for r in prof)
     assert optimum_argmin(groups[1e18]).loss == min(r.final_loss for r in groups[1e18])
+
+
+def test_loss_frontier_recovers_exact_frontier_and_beats_pure_power_law() -> None:
+    from cs336_scaling.analysis import fit_loss_frontier
+
+    c = np.geomspace(1e18, 3e21, 9)
+    y = 2.5 + 3.0 * (c / 1e18) ** -0.2
+    fr = fit_loss_frontier(c, y)
+    assert (fr.E, fr.A, fr.gamma) == pytest.approx((2.5, 3.0, 0.2), rel=1e-4)
+    pure = fit_power_law(c, y)  # no irreducible term: undershoots when extrapolated
+    assert pure(1e24) < fr(1e24) - 0.05
+    with pytest.raises(FitError, match=">= 4 budgets"):
+        fit_loss_frontier(c[:3], y[:3])
+    with pytest.raises(FitError, match="finite"):
+        fit_loss_frontier([*c[:3], np.nan], y[:4])
