@@ -87,12 +87,6 @@ def format_table(summary: dict) -> str:
             f"| {method} | {e['n_law']['coef']:.4g}·C^{e['n_law']['exponent']:.5f} | [{lo:.3f}, {hi:.3f}] | "
             f"{pr['1e+23']['n']:.4g} | {pr['1e+24']['n']:.4g} | {pr['1e+23']['d']:.4g} | {pr['1e+24']['d']:.4g} |"
         )
-    for method, e in summary["methods"].items():
-        fr = e["loss_frontier"]
-        lines.append(
-            f"\n{method} loss frontier L_opt(C) = {fr['E']:.4f} + {fr['A_per_1e18']:.4g}·(C/1e18)^-{fr['gamma']:.4f}: "
-            f"{fr['predictions']['1e+23']:.4f} at 1e23, {fr['predictions']['1e+24']:.4f} at 1e24"
-        )
     if "approach3" in summary:
         a3 = summary["approach3"]
         pr = a3["predictions"]
@@ -102,4 +96,10 @@ def format_table(summary: dict) -> str:
             f"| {pr['1e+23']['d']:.4g} | {pr['1e+24']['d']:.4g} |"
         )
         lines.append(f"\napproach 3 optimal loss: {pr['1e+23']['loss']:.4f} at 1e23, {pr['1e+24']['loss']:.4f} at 1e24")
+    for method, e in summary["methods"].items():
+        fr = e["loss_frontier"]
+        lines.append(
+            f"\n{method} loss frontier L_opt(C) = {fr['E']:.4f} + {fr['A_per_1e18']:.4g}·(C/1e18)^-{fr['gamma']:.4f}: "
+            f"{fr['predictions']['1e+23']:.4f} at 1e23, {fr['predictions']['1e+24']:.4f} at 1e24"
+        )
     return "\n".join(lines)
