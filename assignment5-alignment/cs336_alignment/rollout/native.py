@@ -81,6 +81,21 @@ class NativeEngine:
         self.codec = TextCodec(tokenizer)
         self.max_batch_rows = max_batch_rows
         self.num_generated_tokens = 0
+        self._finisher_cache: dict[tuple[str, ...], list[bool]] = {}
+
+    def _stop_finishers(self, stops: tuple[str, ...]) -> list[bool]:
+        """Per vocabulary id: can this token be the one that completes a stop string?
+
+        A stop string can only complete on a token whose text contains its last character (or on a token that
+        decodes to an incomplete UTF-8 sequence), so the per-step tail decode is skipped for every other token:
+        that decode, not the GPU, would otherwise bound decoding speed for large batches.
+        """
+        if stops not in self._finisher_cache:
+            last_chars = {s[-1] for s in stops}
+            vocab = self.model.lm_head.weight.shape[0] if hasattr(self.model, "lm_head") else self.model.vocab_size
+            texts = [self.codec.decode([i]) for i in range(vocab)]
+            self._finisher_cache[stops] = [any(c in t for c in last_chars) or "\ufffd" in t for t in texts]
+        return self._finisher_cache[stops]
 
     def sync_weights(self, policy: torch.nn.Module) -> None:
         if policy is not self.model:
@@ -151,6 +166,7 @@ class NativeEngine:
         uniforms = uniforms.to(device)
         max_stop = max((len(s) for r in rows for s in r[2].stop), default=0)
         window = max_stop + STOP_WINDOW_SLACK_TOKENS
+        finishers = self._stop_finishers(tuple(sorted({s for r in rows for s in r[2].stop})))
 
         generated: list[list[int]] = [[] for _ in rows]
         reasons: list[str | None] = [None] * batch
@@ -165,7 +181,7 @@ class NativeEngine:
                 params = rows[b][2]
                 if token == codec.eos_id:
                     reasons[b] = "stop"
-                elif params.stop and len(generated[b]) >= params.min_tokens:
+                elif params.stop and len(generated[b]) >= params.min_tokens and finishers[token]:
                     tail = codec.decode(generated[b][-window:])
                     if any(s in tail for s in params.stop):
                         reasons[b] = "stop"
