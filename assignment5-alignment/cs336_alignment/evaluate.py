@@ -17,6 +17,7 @@ from typing import Any
 from cs336_alignment.data import MathExample
 from cs336_alignment.rewards import PromptProtocol
 from cs336_alignment.rollout.base import RolloutEngine, SamplingParams
+from cs336_alignment.sft_utils import log_generations
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,13 @@ def evaluate_policy(
         )
     n = max(1, len(records))
     num_tokens = sum(r["num_tokens"] for r in records)
+    summary = log_generations(
+        [r["prompt"] for r in records],
+        [r["response"] for r in records],
+        [r["ground_truth"] for r in records],
+        [{k: r[k] for k in ("format_reward", "answer_reward", "reward")} for r in records],
+        [r["num_tokens"] for r in records],
+    )["summary"]
     metrics = {
         f"{prefix}answer_accuracy": sum(r["answer_reward"] for r in records) / n,
         f"{prefix}format_accuracy": sum(r["format_reward"] for r in records) / n,
@@ -73,6 +81,10 @@ def evaluate_policy(
         f"{prefix}rollout_tokens_per_s": num_tokens / max(gen_s, 1e-9),
         f"{prefix}generation_s": gen_s,
     }
+    for key in ("correct", "incorrect"):  # undefined (NaN) when a side is empty: leave the key out
+        value = summary[f"mean_length_{key}"]
+        if value == value:
+            metrics[f"{prefix}mean_response_tokens_{key}"] = value
     return EvalResult(metrics, records)
 
 

@@ -34,6 +34,7 @@ def test_categories_and_metrics():
     assert engine.prompts[0] == protocol.format("1+1?")
     assert m["eval/answer_accuracy"] == 0.5 and m["eval/format_accuracy"] == 0.75
     assert (m["eval/num_correct"], m["eval/num_format_wrong_answer"], m["eval/num_unformatted"]) == (2, 1, 1)
+    assert m["eval/mean_response_tokens_correct"] == 5.0 and m["eval/mean_response_tokens_incorrect"] == 4.5
     cats = category_examples(result.records, per_category=1)
     assert len(cats["correct"]) == 1 and cats["unformatted"][0]["response"] == "the answer is 6"
     assert [r["reward"] for r in result.records] == [1.0, 0.0, 0.0, 1.0]
