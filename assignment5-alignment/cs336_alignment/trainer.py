@@ -88,11 +88,12 @@ def _engine(config: Any, model: torch.nn.Module, tokenizer: Any, run_dir: Path) 
 def start_run(config: Any, kind: str, *, with_optimizer: bool = True) -> Run:
     seed_everything(config.run.seed)
     device = resolve_device(config.run.device)
+    # Load (and so validate) model and data before creating the run directory: a bad path leaves nothing behind.
+    model, tokenizer = load_policy(config.model, device)
+    train, val = load_task(config.data)
     run_dir = make_run_dir(config.run.out_dir, f"{kind}-{config.run.name}")
     write_json(run_dir / "config.json", config_to_dict(config))
     write_json(run_dir / "env.json", env_info())
-    model, tokenizer = load_policy(config.model, device)
-    train, val = load_task(config.data)
     run = Run(
         config=config,
         run_dir=run_dir,

@@ -110,8 +110,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["grpo", "--config", str(CONFIG), "--set", "grpo.group_size=3", "--dry-run"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "group_size (3)" in err
-    assert main(["sft", "--config", str(CONFIG), "--set", 'model.path="/nonexistent"']) == 1
+    assert main(["sft", "--config", str(CONFIG), "--out-dir", str(tmp_path), "--set", 'model.path="/nonexistent"']) == 1
     assert "model directory not found" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing was created for a run that could not start
     assert main(["grpo", "--config", str(CONFIG), "--dry-run", "--seed", "7"]) == 0
     cfg = json.loads(capsys.readouterr().out)
     assert cfg["run"]["seed"] == 7 and cfg["grpo"]["loss_type"] == "grpo_clip"
