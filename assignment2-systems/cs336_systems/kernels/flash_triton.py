@@ -58,6 +58,10 @@ FWD_CONFIGS = _configs([(128, 64), (128, 32), (64, 64), (128, 128)], [(4, 3), (8
 # dK/dV: BLOCK_N key rows stay resident, BLOCK_M query rows stream (BLOCK_N % BLOCK_M == 0).
 DKDV_CONFIGS = _configs([(32, 64), (64, 64), (32, 128), (64, 128)], [(4, 3), (8, 3)])
 # dQ: BLOCK_M query rows resident, BLOCK_N key rows stream (BLOCK_M % BLOCK_N == 0).
+_KEY = ["N_QUERIES", "N_KEYS", "D_PAD", "IS_CAUSAL"]
+# Fixed configs (BLOCK_M, BLOCK_N, num_warps, num_stages) used when CS336_FLASH_TUNE=0: no autotuning, one compile
+# per shape class (the GPU tests use it; so can short-lived processes).
+FIXED = {"fwd": (64, 64, 4, 3), "dkdv": (32, 64, 4, 3), "dq": (64, 32, 4, 3)}
 DQ_CONFIGS = _configs([(64, 32), (64, 64), (128, 32), (128, 64)], [(4, 3), (8, 3)])
 if INTERPRET:
     DKDV_CONFIGS = [triton.Config({"BLOCK_M": 16, "BLOCK_N": 32}, num_warps=4, num_stages=1)]
@@ -110,13 +114,8 @@ def _fwd_inner(
     return acc, l_i, m_i
 
 
-@triton.autotune(
-    configs=FWD_CONFIGS,
-    key=["N_QUERIES", "N_KEYS", "D_PAD", "IS_CAUSAL"],
-    prune_configs_by={"early_config_prune": _prune},
-)
 @triton.jit
-def flash_fwd_kernel(
+def _flash_fwd_kernel(
     Q_ptr, K_ptr, V_ptr, O_ptr, L_ptr,
     stride_qb, stride_qh, stride_qq, stride_qd,
     stride_kb, stride_kh, stride_kk, stride_kd,
@@ -212,9 +211,8 @@ def _dkdv_inner(
     return dk, dv
 
 
-@triton.autotune(configs=DKDV_CONFIGS, key=["N_QUERIES", "N_KEYS", "D_PAD", "IS_CAUSAL"])
 @triton.jit
-def flash_bwd_dkdv_kernel(
+def _flash_bwd_dkdv_kernel(
     Q_ptr, K_ptr, V_ptr, DO_ptr, L_ptr, DD_ptr, DK_ptr, DV_ptr,
     stride_qb, stride_qh, stride_qq, stride_qd,
     stride_kb, stride_kh, stride_kk, stride_kd,
@@ -265,7 +263,8 @@ def flash_bwd_dkdv_kernel(
         )  # fmt: skip
         dk, dv = _dkdv_inner(
             dk, dv, k, v, q_ptrs, do_ptrs, l_ptrs, dd_ptrs, stride_qq, stride_doq, stride_lq, stride_dq,
-            offs_n, offs_m, offs_d, start_n + BLOCK_N, N_QUERIES, N_QUERIES, qk_scale, D, BLOCK_M, False, EVEN_Q, EVEN_D,
+            offs_n, offs_m, offs_d, start_n + BLOCK_N, N_QUERIES, N_QUERIES, qk_scale, D, BLOCK_M, False,
+            EVEN_Q, EVEN_D,
         )  # fmt: skip
     else:
         dk, dv = _dkdv_inner(
@@ -311,9 +310,8 @@ def _dq_inner(
     return dq
 
 
-@triton.autotune(configs=DQ_CONFIGS, key=["N_QUERIES", "N_KEYS", "D_PAD", "IS_CAUSAL"])
 @triton.jit
-def flash_bwd_dq_kernel(
+def _flash_bwd_dq_kernel(
     Q_ptr, K_ptr, V_ptr, DO_ptr, L_ptr, DD_ptr, DQ_ptr,
     stride_qb, stride_qh, stride_qq, stride_qd,
     stride_kb, stride_kh, stride_kk, stride_kd,
@@ -408,6 +406,17 @@ def _check(q: Tensor, k: Tensor, v: Tensor) -> None:
         raise ConfigError(f"unsupported dtype {q.dtype}; expected fp16, bf16 or fp32")
 
 
+def _launch(name: str, kernels: dict, grid, *args, **kwargs) -> None:
+    """Autotuned launch by default; CS336_FLASH_TUNE=0 (or the interpreter) uses the fixed config of FIXED[name]."""
+    if INTERPRET or os.environ.get("CS336_FLASH_TUNE", "1") == "0":
+        bm, bn, warps, stages = FIXED[name]
+        if INTERPRET:
+            bm, bn, warps, stages = (16, 32, 4, 1) if name == "dkdv" else (32, 16, 4, 1)
+        kernels["jit"][grid](*args, **kwargs, BLOCK_M=bm, BLOCK_N=bn, num_warps=warps, num_stages=stages)
+    else:
+        kernels["tuned"][grid](*args, **kwargs)
+
+
 def _flags(n_q: int, n_k: int, d: int, is_causal: bool) -> dict:
     # Lengths that are multiples of the largest tile (128) need no bound masks on loads and stores.
     d_pad = max(16, triton.next_power_of_2(d))
@@ -430,7 +439,7 @@ def flash_attn_forward(q: Tensor, k: Tensor, v: Tensor, is_causal: bool) -> tupl
     def grid(meta):
         return (triton.cdiv(n_q, meta["BLOCK_M"]), batch * heads)
 
-    flash_fwd_kernel[grid](
+    _launch("fwd", {"jit": _flash_fwd_kernel, "tuned": flash_fwd_kernel}, grid,
         q4, k4, v4, o4, l4, *_strides(q4), *_strides(k4), *_strides(v4), *_strides(o4), *_strides(l4),
         heads, n_q, n_k, 1.0 / math.sqrt(d),
         **_flags(n_q, n_k, d, is_causal),
@@ -460,12 +469,12 @@ def flash_attn_backward(
     def grid_q(meta):
         return (triton.cdiv(n_q, meta["BLOCK_M"]), batch * heads)
 
-    flash_bwd_dkdv_kernel[grid_k](
+    _launch("dkdv", {"jit": _flash_bwd_dkdv_kernel, "tuned": flash_bwd_dkdv_kernel}, grid_k,
         q4, k4, v4, do4, l4, delta, dk4, dv4,
         *_strides(q4), *_strides(k4), *_strides(v4), *_strides(do4), *_strides(l4), *_strides(delta),
         *_strides(dk4), *_strides(dv4), heads, n_q, n_k, scale, **common,
     )  # fmt: skip
-    flash_bwd_dq_kernel[grid_q](
+    _launch("dq", {"jit": _flash_bwd_dq_kernel, "tuned": flash_bwd_dq_kernel}, grid_q,
         q4, k4, v4, do4, l4, delta, dq4,
         *_strides(q4), *_strides(k4), *_strides(v4), *_strides(do4), *_strides(l4), *_strides(delta),
         *_strides(dq4), heads, n_q, n_k, scale, **common,
@@ -488,3 +497,11 @@ class FlashAttentionTriton(torch.autograd.Function):
         lse, q, k, v, o = ctx.saved_tensors
         dq, dk, dv = flash_attn_backward(q, k, v, o, dO, lse, ctx.is_causal)
         return dq, dk, dv, None
+
+
+# Autotuned entry points over the plain jit kernels above (keyed on the shape class).
+flash_fwd_kernel = triton.autotune(configs=FWD_CONFIGS, key=_KEY, prune_configs_by={"early_config_prune": _prune})(
+    _flash_fwd_kernel
+)
+flash_bwd_dkdv_kernel = triton.autotune(configs=DKDV_CONFIGS, key=_KEY)(_flash_bwd_dkdv_kernel)
+flash_bwd_dq_kernel = triton.autotune(configs=DQ_CONFIGS, key=_KEY)(_flash_bwd_dq_kernel)

@@ -56,8 +56,6 @@ def test_pytorch_catches_a_wrong_mask():
 
 def test_adapter_returns_classes():
     assert adapters.get_flashattention_autograd_function_pytorch() is FlashAttentionPytorch
-    with pytest.raises(NotImplementedError, match="part 2"):
-        adapters.get_ddp(torch.nn.Linear(2, 2))
 
 
 def test_bad_inputs_raise_config_error():
@@ -121,9 +119,10 @@ GPU_DTYPES = {torch.float32: (2e-2, 2e-2), torch.bfloat16: (6e-2, 5e-2), torch.f
 @pytest.mark.parametrize("dtype", list(GPU_DTYPES))
 @pytest.mark.parametrize("is_causal", [False, True])
 @pytest.mark.parametrize("seed", range(4))
-def test_triton_gpu_random_shapes(dtype, is_causal, seed):
+def test_triton_gpu_random_shapes(dtype, is_causal, seed, monkeypatch):
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
+    monkeypatch.setenv("CS336_FLASH_TUNE", "0")  # fixed tiles: one compile per shape class, no autotune sweep
     gen = torch.Generator().manual_seed(seed)
     b, h = (int(x) for x in torch.randint(1, 4, (2,), generator=gen))
     n_q = int(torch.randint(1, 700, (1,), generator=gen))
