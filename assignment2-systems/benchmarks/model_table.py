@@ -1,6 +1,6 @@
 """End-to-end table in one process (so Triton autotuning and compilation happen once), JSON lines + markdown.
 
-    PYTHONPATH=assignment1-basics:assignment2-systems python3 assignment2-systems/benchmarks/model_table.py OUT_DIR
+PYTHONPATH=assignment1-basics:assignment2-systems python3 assignment2-systems/benchmarks/model_table.py OUT_DIR
 """
 
 import json

@@ -61,6 +61,11 @@ def _impl_fn(impl: str) -> Callable:
         return naive_attention
     if impl == "compiled":
         if _compiled_naive is None:
+            # The backward column re-runs one graph's backward (retain_graph=True), which compiled graphs with
+            # donated buffers refuse; this benchmark process turns buffer donation off.
+            import torch._functorch.config as functorch_config
+
+            functorch_config.donated_buffer = False
             _compiled_naive = torch.compile(naive_attention)
         return _compiled_naive
     if impl == "triton":

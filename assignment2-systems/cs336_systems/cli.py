@@ -131,7 +131,7 @@ def cmd_memory(args) -> int:
     model = build_model(cfg)
     x = torch.randint(0, cfg.vocab_size, (cfg.batch_size, cfg.context_length), device=cfg.device)
     amp = torch.autocast(cfg.device.split(":")[0], dtype=torch.bfloat16, enabled=cfg.autocast == "bf16")
-    with SavedTensorAccounting() as acct, amp:
+    with SavedTensorAccounting(model.parameters()) as acct, amp:
         loss = cross_entropy(model(x), x)
     by_node = saved_tensors_by_node(loss, list(model.parameters()))
     print(f"saved for backward (parameters excluded): {acct.total_bytes / 2**20:.2f} MiB")

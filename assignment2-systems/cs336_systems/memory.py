@@ -118,12 +118,15 @@ def format_summary(s: SnapshotSummary) -> str:
 class SavedTensorAccounting:
     """Context manager summing the bytes autograd saves for backward (parameters excluded), as in the handout."""
 
-    def __init__(self) -> None:
+    def __init__(self, params=None) -> None:
+        # Autograd often saves a view of a weight (e.g. W.t() for a matmul), which is no longer an nn.Parameter;
+        # pass the model's parameters to skip every tensor that shares their storage too.
         self.total_bytes = 0
         self._seen: set[tuple[int, int]] = set()
+        self._param_ptrs = {p.untyped_storage().data_ptr() for p in (params or [])}
 
     def _pack(self, t: Tensor):
-        if not isinstance(t, nn.Parameter):
+        if not isinstance(t, nn.Parameter) and t.untyped_storage().data_ptr() not in self._param_ptrs:
             key = (t.untyped_storage().data_ptr(), t.storage_offset())
             if key not in self._seen:
                 self._seen.add(key)
