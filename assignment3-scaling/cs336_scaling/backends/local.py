@@ -144,6 +144,10 @@ class LocalBackend:
         if self.shards.max_token >= arch.vocab_size:
             msg = f"token id {self.shards.max_token} >= vocab_size {arch.vocab_size}"
             return RunResult("unexpected", [], 1.0, f"DataError: {msg}")
+        have = self.shards.windows * SEQ_LEN
+        if cfg.total_train_tokens > have:  # fail before training, not when the data runs out mid-run
+            msg = f"run needs {cfg.total_train_tokens} train tokens; the shards hold {have}"
+            return RunResult("unexpected", [], 1.0, f"DataError: {msg}")
         device = self._device()
         torch.manual_seed(cfg.model_seed)
         model = TransformerLM(

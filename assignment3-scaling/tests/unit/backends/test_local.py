@@ -61,6 +61,11 @@ def test_vocab_smaller_than_data_fails_fast(corpus) -> None:
     assert res.status == "unexpected" and "vocab_size" in res.failure and res.used_runtime_seconds == 1.0
 
 
+def test_run_longer_than_the_data_fails_before_training(corpus) -> None:
+    res = LocalBackend(corpus, val_tokens=4096).run(cfg(total_train_tokens=512 * 4 * 64), lambda _: None)
+    assert res.status == "unexpected" and "train tokens" in res.failure and res.val_losses == []
+
+
 @pytest.mark.slow
 def test_smoke_training_reduces_loss_and_times_out(corpus) -> None:
     backend = LocalBackend(corpus, val_tokens=4096, device="cpu")
@@ -71,5 +76,10 @@ def test_smoke_training_reduces_loss_and_times_out(corpus) -> None:
     assert [len(s) for s in seen] == [1, 2, 3, 4] and res.used_runtime_seconds > 0
     again = backend.run(cfg(), lambda _: None)
     assert again.val_losses == pytest.approx(res.val_losses, abs=1e-4)  # same seed, same data order
-    timeout = backend.run(cfg(max_runtime_seconds=1.0, total_train_tokens=512 * 4 * 64), lambda _: None)
+    # A model large enough that its 56 steps (the corpus holds 58) cannot finish inside the 1 s limit on any CPU.
+    big = dict(hidden_size=256, head_dim=64, num_attention_heads=4, num_key_value_heads=4, num_hidden_layers=4,
+               intermediate_size=1024, vocab_size=128, dtype="float32")  # fmt: skip
+    timeout = backend.run(
+        cfg(architecture_config=big, max_runtime_seconds=1.0, total_train_tokens=512 * 4 * 56), lambda _: None
+    )
     assert timeout.status == "timeout" and len(timeout.val_losses) < 4
