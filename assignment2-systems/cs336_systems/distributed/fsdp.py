@@ -254,6 +254,17 @@ class FSDP(nn.Module):
             work.wait()
         self._allreduce_work.clear()
 
+    def shard_layout(self) -> dict[str, tuple[int, int]]:
+        """`{state_dict key: (full rows, rows per rank)}` for every dim-0 sharded weight of `self.module` (a tied
+        weight under each of its names); every other key is replicated. Rank r holds rows
+        [r * rows_per_rank, (r + 1) * rows_per_rank) of the zero-padded weight. Used to save and re-shard
+        checkpoints; no communication."""
+        return {
+            f"{name}.weight" if name else "weight": (self._unit_of[sub].rows, self._unit_of[sub].shard_rows)
+            for name, sub in self.module.named_modules(remove_duplicate=False)
+            if sub in self._unit_of
+        }
+
     @torch.no_grad()
     def gather_full_params(self) -> dict[str, torch.Tensor]:
         """Collective: every rank must call it. `{original name: full fp32 tensor}`; replicated params as they are."""
