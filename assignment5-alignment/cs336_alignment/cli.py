@@ -1,4 +1,5 @@
-"""The `cs336-alignment` command line: math evaluation, SFT, expert iteration, GRPO, the mini-A5 pipeline, plots.
+"""The `cs336-alignment` command line: math evaluation, SFT, expert iteration, GRPO, the mini-A5 pipeline, plots;
+the supplement's instruction tuning, MMLU/GSM8K/AlpacaEval/SST evaluations and DPO (`supplement_cli.py`).
 
 uv run cs336-alignment --help
 """
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cs336_alignment import supplement_cli
 from cs336_alignment.errors import AlignmentError
 
 EXAMPLES = {
@@ -48,10 +50,10 @@ def _resolve(cls: type, args: argparse.Namespace) -> Any:
     return load_config(cls, args.config, overrides)
 
 
-def _run(cls_name: str, fn: Callable[[Any], dict], args: argparse.Namespace) -> int:
+def _run(cls_name: str | type, fn: Callable[[Any], dict], args: argparse.Namespace) -> int:
     from cs336_alignment import config as config_mod
 
-    cls = getattr(config_mod, cls_name, None)
+    cls = cls_name if isinstance(cls_name, type) else getattr(config_mod, cls_name, None)
     if cls is None:
         from cs336_alignment import pipeline
 
@@ -126,7 +128,9 @@ COMMANDS = {
     "expert-iter": ("expert iteration: sample, keep correct, SFT", cmd_expert_iter),
     "grpo": ("GRPO with every switch of the handout", cmd_grpo),
     "mini-a5": ("synthetic end-to-end pipeline: tokenizer, pretrain, SFT, EI, GRPO", cmd_mini_a5),
+    **supplement_cli.COMMANDS,  # instruct-tune, eval-mmlu/-gsm8k/-alpacaeval/-sst, dpo
 }
+EXAMPLES.update(supplement_cli.EXAMPLES)
 
 
 def build_parser() -> argparse.ArgumentParser:
