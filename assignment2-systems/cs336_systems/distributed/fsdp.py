@@ -41,6 +41,7 @@ import weakref
 
 import torch
 import torch.distributed as dist
+import torch.utils.checkpoint
 from torch import nn
 from torch.multiprocessing.reductions import StorageWeakRef
 
@@ -82,7 +83,7 @@ def _sharded_weight(module: nn.Module) -> torch.Tensor:
     """`module.weight` on a sharded module: the gathered full weight inside FSDP's forward, else the local shard."""
     shard = module._parameters["weight"]
     fsdp = module.__dict__["_fsdp_ref"]()
-    if fsdp is None or not fsdp._in_forward:
+    if fsdp is None or not (fsdp._in_forward or fsdp._recompute is not None):
         return shard
     return _Gather.apply(shard, fsdp, fsdp._unit_of[module])
 
@@ -134,6 +135,8 @@ class FSDP(nn.Module):
                 p.register_post_accumulate_grad_hook(self._replicated_hook)
 
         self._in_forward = False
+        self._recompute: list | None = None  # [segment index, position] while a checkpointed segment recomputes
+        self._segments: list[list[_Unit]] = []  # units gathered by each checkpointed segment, in forward order
         self._last_gathered: list[StorageWeakRef] = []
         self._order: list[_Unit] | None = None  # gather order recorded on the first forward
         self._trace: list[_Unit] = []
@@ -168,6 +171,8 @@ class FSDP(nn.Module):
         return out
 
     def _gather_for_forward(self, unit: _Unit) -> torch.Tensor:
+        if self._recompute is not None:
+            return self._gather_for_recompute(unit)
         self._trace.append(unit)
         full = self._take_gathered(unit)[: unit.rows]
         order = self._order or self._units
@@ -175,6 +180,19 @@ class FSDP(nn.Module):
         if pos < len(order):
             self._start_gather(order[pos])  # prefetch the next layer's weight while this one computes
         self._live[full.untyped_storage().data_ptr()] = (StorageWeakRef(full.untyped_storage()), unit)
+        return full
+
+    def _gather_for_recompute(self, unit: _Unit) -> torch.Tensor:
+        """Backward recomputation of checkpointed segment s: prefetch the segment's next weight, or, at its last
+        weight, the first weight of segment s-1 (the next one backward will recompute)."""
+        full = self._take_gathered(unit)[: unit.rows]
+        seg, pos = self._recompute
+        units = self._segments[seg] if seg < len(self._segments) else []
+        self._recompute[1] = pos + 1
+        if pos + 1 < len(units):
+            self._start_gather(units[pos + 1])
+        elif seg > 0 and self._segments[seg - 1]:
+            self._start_gather(self._segments[seg - 1][0])
         return full
 
     def _pack(self, t: torch.Tensor):
@@ -218,12 +236,19 @@ class FSDP(nn.Module):
 
     # ---- public API --------------------------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
+        return self.run(self.module, *args, **kwargs)
+
+    def run(self, fn, *args, **kwargs):
+        """`fn(*args, **kwargs)` with FSDP semantics (what `forward` does with the wrapped module): sharded weights
+        read inside `fn` are the gathered full weights. Use it to call another method of the model, e.g.
+        `fsdp.run(lambda: loss_fn(model, x, y))`."""
         self._drain_gathers()  # never serve weights gathered before an optimizer step
-        self._trace, self._saved_order = [], []
+        self._trace, self._saved_order, self._segments = [], [], []
+        self._recompute = None
         self._in_forward = True
         try:
             with torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack):
-                out = self.module(*args, **kwargs)
+                out = fn(*args, **kwargs)
         finally:
             self._in_forward = False
             self._last_gathered = [ref for ref, _ in self._live.values()]
@@ -231,6 +256,30 @@ class FSDP(nn.Module):
         if self._order is None:
             self._order = list(self._trace)
         return out
+
+    def checkpoint(self, fn, *args):
+        """Activation checkpointing of `fn(*args)` inside `run`/`forward` (torch.utils.checkpoint, non-reentrant):
+        only the inputs are kept. In backward the recomputation gathers the segment's weights again (prefetching
+        along the segment and into the previous one); they live until that segment's backward is done. Without
+        checkpointing, the fused-weight copies of the A1 model (QKV, W1/W3) would stay alive until backward."""
+        if not self._in_forward:
+            raise ConfigError("FSDP.checkpoint must be called inside FSDP.forward / FSDP.run")
+        seg = len(self._segments)
+        self._segments.append([])
+
+        def segment(*inner):
+            if self._recompute is None and self._in_forward:  # the original forward: record the segment's units
+                start = len(self._trace)
+                out = fn(*inner)
+                self._segments[seg] = list(self._trace[start:])
+                return out
+            prev, self._recompute = self._recompute, [seg, 0]
+            try:
+                return fn(*inner)
+            finally:
+                self._recompute = prev
+
+        return torch.utils.checkpoint.checkpoint(segment, *args, use_reentrant=False)
 
     def live_full_weights(self) -> int:
         """How many full weights gathered by the last forward are still allocated (memory check for tests;
