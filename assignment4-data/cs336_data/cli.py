@@ -194,6 +194,12 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_proof(args) -> int:
+    from cs336_data.proof import run
+
+    return run(args)
+
+
 def cmd_download_models(args) -> int:
     from cs336_data.download import download_models
 
@@ -306,6 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stage", choices=["final", "shards"], default="final")
     p.add_argument("--out", help="Markdown file (default: stdout)")
+    p = add(
+        "proof",
+        cmd_proof,
+        "cs336-data proof build --carry-dir ../.carry/a4proof",
+        "filtered vs unfiltered LM training on a noisy crawl (issue section 4)",
+    )
+    from cs336_data.proof import add_arguments
+
+    add_arguments(p)
     p = add("download-models", cmd_download_models, "cs336-data download-models", "fetch lid.176.bin, Dolma models")
     p.add_argument("--models", nargs="+", default=["lid", "nsfw", "toxic"], choices=["lid", "nsfw", "toxic"])
     p.add_argument("--out-dir", help="default: $CS336_DATA_ASSETS or cs336_data/assets")
