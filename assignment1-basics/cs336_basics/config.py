@@ -25,6 +25,7 @@ NORM_TYPES = ("rmsnorm", "none")
 NORM_POSITIONS = ("pre", "post")
 FFN_TYPES = ("swiglu", "silu")
 CORPUS_KINDS = ("none", "synthetic-stories")
+PARALLEL_MODES = ("none", "ddp", "fsdp")  # ddp/fsdp come from cs336-systems (cs336_basics.parallel)
 
 
 def _check_positive(section: str, **values: float) -> None:
@@ -122,11 +123,35 @@ class DataConfig:
     batch_size: int = 32  # sequences per micro-batch
     grad_accum_steps: int = 1  # micro-batches per optimizer step
     seq_len: int = 0  # training window; 0 = model.context_length
+    # Sequences per optimizer step over all ranks; 0 = batch_size * world size * grad_accum_steps. When set,
+    # grad_accum_steps is derived from it, so the run trains the same way on any world size (resume 2 -> 1 GPUs).
+    global_batch_size: int = 0
 
     def __post_init__(self) -> None:
         _check_positive("data", batch_size=self.batch_size, grad_accum_steps=self.grad_accum_steps)
         if self.seq_len < 0:
             raise ConfigError(f"data.seq_len must be >= 0, got {self.seq_len}")
+        if self.global_batch_size < 0:
+            raise ConfigError(f"data.global_batch_size must be >= 0, got {self.global_batch_size}")
+
+    def accum_steps(self, world_size: int) -> int:
+        """Micro-steps per optimizer step on `world_size` ranks (each rank runs batch_size sequences each)."""
+        if not self.global_batch_size:
+            return self.grad_accum_steps
+        per_micro_step = self.batch_size * world_size
+        accum, rest = divmod(self.global_batch_size, per_micro_step)
+        if rest or not accum:
+            raise ConfigError(
+                f"data.global_batch_size ({self.global_batch_size}) is not a multiple of data.batch_size "
+                f"({self.batch_size}) x world size ({world_size})"
+            )
+        if self.grad_accum_steps not in (1, accum):
+            raise ConfigError(
+                f"data.grad_accum_steps ({self.grad_accum_steps}) contradicts data.global_batch_size "
+                f"({self.global_batch_size}) = batch_size {self.batch_size} x world {world_size} x {accum}; "
+                "leave grad_accum_steps at 1 when global_batch_size is set"
+            )
+        return accum
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +188,9 @@ class RunConfig:
     eval_every: int = 100
     eval_batches: int = 10  # fixed validation batches (same windows at every eval)
     ckpt_every: int = 500  # 0 = only at the end and on SIGINT/SIGTERM
+    keep_last: int = 0  # keep only the newest k checkpoints of the run; 0 = keep all
+    parallel: str = "none"  # "ddp" | "fsdp": data parallel under torchrun (cs336-systems provides them)
+    ddp_bucket_mb: float = 0.0  # parallel = "ddp": 0 = one all-reduce per parameter, else buckets of this size
     progress: bool = True  # tqdm bar on stderr
     wandb: bool = False
     wandb_project: str = "cs336-basics"
@@ -175,12 +203,15 @@ class RunConfig:
         object.__setattr__(self, "sample_prompts", list(self.sample_prompts))
         _check_choice("run", "device", self.device, DEVICES)
         _check_choice("run", "dtype", self.dtype, DTYPES)
+        _check_choice("run", "parallel", self.parallel, PARALLEL_MODES)
         _check_positive("run", num_steps=self.num_steps, log_every=self.log_every, eval_every=self.eval_every)
         for name in (
             "max_wall_clock_s",
             "num_threads",
             "eval_batches",
             "ckpt_every",
+            "keep_last",
+            "ddp_bucket_mb",
             "sample_max_new_tokens",
             "sample_temperature",
         ):
@@ -206,6 +237,11 @@ class TrainConfig:
                 f"data.seq_len ({self.seq_len}) exceeds model.context_length ({self.model.context_length}), "
                 "the length of the RoPE table"
             )
+        if self.data.global_batch_size % self.data.batch_size:
+            raise ConfigError(
+                f"data.global_batch_size ({self.data.global_batch_size}) must be a multiple of data.batch_size "
+                f"({self.data.batch_size}), the sequences per rank and micro-step"
+            )
         if self.optim.warmup_steps > self.run.num_steps:
             raise ConfigError(
                 f"optim.warmup_steps ({self.optim.warmup_steps}) exceeds run.num_steps ({self.run.num_steps})"
@@ -217,7 +253,9 @@ class TrainConfig:
 
     @property
     def tokens_per_step(self) -> int:
-        return self.data.batch_size * self.data.grad_accum_steps * self.seq_len
+        """Tokens per optimizer step of a one-process run (train() multiplies in the world size)."""
+        sequences = self.data.global_batch_size or self.data.batch_size * self.data.grad_accum_steps
+        return sequences * self.seq_len
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -58,6 +58,40 @@ def validate_tokens(tokens: np.ndarray, *, vocab_size: int, context_length: int,
         raise DataFileError(f"{name} holds token id {top} >= model.vocab_size ({vocab_size}); wrong tokenizer?")
 
 
+def sample_starts(
+    dataset: npt.NDArray, count: int, context_length: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """`count` window start indices, uniform on [0, len(x) - m - 1] inclusive (len - m choices).
+
+    One draw of `count` equals consecutive draws of its parts (torch's CPU sampler is serial), so a training step
+    can draw its whole global batch at once and hand each (micro-step, rank) a slice of it: the data a run sees
+    depends on the global batch only, not on how it is split across ranks and micro-steps.
+    """
+    num_starts = len(dataset) - context_length
+    if num_starts < 1:
+        raise DataFileError(
+            f"dataset has {len(dataset)} tokens; need at least context_length + 1 = {context_length + 1}"
+        )
+    return torch.randint(0, num_starts, (count,), generator=generator)
+
+
+def batch_at(
+    dataset: npt.NDArray, starts: torch.Tensor, context_length: int, device: str | torch.device
+) -> tuple[Int[Tensor, "batch seq"], Int[Tensor, "batch seq"]]:
+    """Inputs x[i:i+m] and targets x[i+1:i+m+1] for each start i, as int64 on `device` (pinned + non_blocking
+    copy for CUDA)."""
+    device = torch.device(device)
+    # Touch the device first so that an invalid one (cuda:99, or cuda on a CPU-only torch) raises here.
+    torch.empty(0, device=device)
+    offsets = np.arange(context_length + 1)
+    windows = torch.from_numpy(np.asarray(dataset[starts.numpy()[:, None] + offsets], dtype=np.int64))
+    if device.type == "cuda":
+        windows = windows.pin_memory().to(device, non_blocking=True)
+    else:
+        windows = windows.to(device)
+    return windows[:, :-1], windows[:, 1:]
+
+
 def get_batch(
     dataset: npt.NDArray,
     batch_size: int,
@@ -71,19 +105,5 @@ def get_batch(
     (a CPU torch.Generator, so a run's data order is part of its saved RNG state). For CUDA the batch is staged in
     pinned memory and copied with non_blocking=True.
     """
-    num_starts = len(dataset) - context_length
-    if num_starts < 1:
-        raise DataFileError(
-            f"dataset has {len(dataset)} tokens; need at least context_length + 1 = {context_length + 1}"
-        )
-    device = torch.device(device)
-    # Touch the device first so that an invalid one (cuda:99, or cuda on a CPU-only torch) raises here.
-    torch.empty(0, device=device)
-    starts = torch.randint(0, num_starts, (batch_size,), generator=generator).numpy()
-    offsets = np.arange(context_length + 1)
-    windows = torch.from_numpy(np.asarray(dataset[starts[:, None] + offsets], dtype=np.int64))
-    if device.type == "cuda":
-        windows = windows.pin_memory().to(device, non_blocking=True)
-    else:
-        windows = windows.to(device)
-    return windows[:, :-1], windows[:, 1:]
+    torch.empty(0, device=torch.device(device))  # an invalid device fails before the generator advances
+    return batch_at(dataset, sample_starts(dataset, batch_size, context_length, generator), context_length, device)

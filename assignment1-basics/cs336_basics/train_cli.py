@@ -11,11 +11,15 @@ Handlers only parse, build the config and call one library function (style guide
 import argparse
 import json
 import logging
+import os
 
+from cs336_basics.config import PARALLEL_MODES
 from cs336_basics.errors import BasicsError
 
 _EXAMPLES = {
-    "train": "example: cs336-basics train --config configs/debug_cpu.toml --set optim.lr=3e-3 --device cpu",
+    "train": "examples:\n"
+    "  cs336-basics train --config configs/debug_cpu.toml --set optim.lr=3e-3 --device cpu\n"
+    "  torchrun --nproc-per-node 2 -m cs336_basics train --config configs/debug_cpu.toml --parallel ddp",
     "generate": 'example: cs336-basics generate --model runs/<run> --prompt "Once upon a time" --temperature 0.8',
     "download": "example: cs336-basics download tinystories --out-dir data/",
     "plot": "example: cs336-basics plot runs/<run>",
@@ -33,7 +37,10 @@ def _parser(subparsers: argparse._SubParsersAction, name: str, help_text: str) -
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    # Under torchrun only rank 0 reports progress; the other ranks log warnings and errors.
+    rank = os.environ.get("RANK", "0")
+    level = logging.INFO if rank == "0" else logging.WARNING
+    logging.basicConfig(level=level, format=f"%(asctime)s %(levelname)s [rank {rank}] %(message)s", datefmt="%H:%M:%S")
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -53,6 +60,12 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-wall-clock", type=float, metavar="SECONDS", help="run.max_wall_clock_s")
     p.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (WANDB_MODE=offline works)")
     p.add_argument(
+        "--parallel",
+        choices=list(PARALLEL_MODES),
+        help="run.parallel: none = one process; ddp / fsdp = data parallel over the ranks torchrun starts "
+        "(provided by cs336-systems)",
+    )
+    p.add_argument(
         "--resume",
         metavar="RUN_DIR_OR_CKPT",
         help="continue from the latest checkpoint of a run dir (its saved config; --set still applies)",
@@ -68,6 +81,7 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
         ("run.device", args.device),
         ("run.max_wall_clock_s", args.max_wall_clock),
         ("run.wandb", True if args.wandb else None),
+        ("run.parallel", args.parallel),
     ]
     # json.dumps writes TOML-compatible literals for strings (quoted, escaped), numbers and booleans.
     return [f"{key}={json.dumps(value)}" for key, value in pairs if value is not None]
@@ -93,7 +107,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 0
         _setup_logging()
         result = train(cfg)
-    _print_result(result)
+    if result.is_main:
+        _print_result(result)
     return 130 if result.status == "interrupted" else 0
 
 
