@@ -39,7 +39,8 @@ def _part(args) -> None:
     elif args.part == "xl":
         shape = bd.TINY if args.dry_run else bd.XL
         bd.run_xl(str(out / "xl.json"), backend=backend, shape=shape, warmup=2 if args.dry_run else 3,
-                  steps=3 if args.dry_run else 5, trace_dir=args.trace_dir, budget_s=args.time_limit - 25)  # fmt: skip
+                  steps=3 if args.dry_run else args.xl_steps, trace_dir=args.trace_dir,
+                  budget_s=args.time_limit - 25)  # fmt: skip
     elif args.part == "leaderboard":
         cfg = LeaderboardConfig(vocab_size=211, context_length=64, d_model=64, d_ff=96, num_layers=2, num_heads=2)
         cfg = cfg if args.dry_run else LEADERBOARD_8B
@@ -50,7 +51,8 @@ def _part(args) -> None:
 
 def _run_part(name: str, args, limit: float) -> dict:
     cmd = [sys.executable, __file__, "--part", name, "--out", args.out, "--trace-dir", args.trace_dir,
-           "--time-limit", str(limit)] + (["--dry-run"] if args.dry_run else [])  # fmt: skip
+           "--time-limit", str(limit), "--xl-steps", str(args.xl_steps)]  # fmt: skip
+    cmd += ["--dry-run"] if args.dry_run else []
     t0 = time.time()
     proc = subprocess.Popen(cmd, start_new_session=True)
     try:
@@ -114,6 +116,7 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=300.0, help="seconds for all parts together")
     ap.add_argument("--parts", default=",".join(PARTS))
     ap.add_argument("--dry-run", action="store_true", help="gloo on CPU, tiny shapes")
+    ap.add_argument("--xl-steps", type=int, default=5, help="measured steps per xl variant (after 3 warm-up)")
     ap.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
     ap.add_argument("--trace-dir", default="/tmp/cs336_traces", help=argparse.SUPPRESS)
     ap.add_argument("--time-limit", type=float, default=0.0, help=argparse.SUPPRESS)

@@ -238,6 +238,7 @@ def _xl_worker(rank, world, out, shape_d, variants, warmup, steps, trace_dir, de
             if device.type == "cuda":
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(device)
+            row["allocated_before_GiB"] = torch.cuda.memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
             model = _build(shape, device)
             fwd, opt, sync, autocast = _setup_variant(name, model, device, rank)
             mem_init = torch.cuda.memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
@@ -250,6 +251,7 @@ def _xl_worker(rank, world, out, shape_d, variants, warmup, steps, trace_dir, de
             if trace_dir and name in ("naive", "overlap", "bucketed", "fsdp"):
                 traces[name] = _profile_step(fwd, opt, sync, autocast, x, y, device, shape.vocab_size, trace_dir, name,
                                              rank)  # fmt: skip
+            _release(model, opt)
             del fwd, opt, sync, model
             row.update(_summarise(timings, mem_init, peak))
             row["status"] = "ok"
@@ -277,6 +279,21 @@ def _xl_worker(rank, world, out, shape_d, variants, warmup, steps, trace_dir, de
                 r["overhead_ms"] = r["step_ms"] - base["step_ms"]
         _write(out, {"env": _env(), "shape": shape_d, "warmup": warmup, "steps": steps, "rows": rows,
                      "traces": traces})  # fmt: skip
+
+
+def _release(model, opt) -> None:
+    """Free a variant's memory even when Python cannot collect its objects: gradient hooks registered on a
+    parameter that point back at the container form a cycle through C++ (the autograd hook table), which the
+    garbage collector cannot see, so the parameters' storage is released by hand."""
+    for o in (opt, getattr(opt, "inner", None)):
+        if o is not None:
+            o.state.clear()
+    for p in model.parameters():
+        p.grad = None
+        try:
+            p.data = torch.empty(0, device=p.device, dtype=p.dtype)
+        except Exception:  # noqa: BLE001 - DTensor parameters (fully_shard): freed with the module instead
+            pass
 
 
 def _summarise(timings, mem_init, peak):
