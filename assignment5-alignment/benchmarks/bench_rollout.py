@@ -1,13 +1,15 @@
 """Rollout throughput: native KV-cache engine (candidate) vs HF `generate` (baseline) on the same model and batch.
 
 The model is an assignment-1 TransformerLM; the baseline runs its exact Llama export (`cs336_alignment.convert`),
-so both engines compute the same function. Protocol: greedy outputs of both engines are compared first (rows whose
-ids differ are counted; a mismatch marks the row FAIL), then each engine samples at temperature 1 with
-min_tokens = max_tokens (both produce exactly batch x max_tokens tokens), after 1 warm-up call; the median and IQR of
-`--repeats` calls are reported. tokens/s = batch * max_tokens / seconds (prefill included).
+so both engines compute the same function. Protocol: greedy outputs are compared first (HF generate vs the native
+engine, eager and, on CUDA, CUDA-graph decoding; rows whose ids differ are counted and mark the result FAIL), then
+each engine samples at temperature 1 with min_tokens = max_tokens (all produce exactly batch x max_tokens tokens),
+after 1 warm-up call; the median and IQR of `--repeats` calls are reported. tokens/s = batch * max_tokens / seconds
+(prefill included). "native (eager)" is the same engine with `cuda_graphs=False` (the only mode off CUDA).
 
     python benchmarks/bench_rollout.py --device cpu --batch 16 --max-tokens 32            # CPU, about a minute
-    python benchmarks/bench_rollout.py --device cuda --batch 256 --max-tokens 256 --d-model 512 --num-layers 8
+    python benchmarks/bench_rollout.py --device cuda --batch 512 --max-tokens 128 --d-model 320 --num-layers 5 \\
+        --num-heads 5 --vocab 1024
 """
 
 import argparse
@@ -52,7 +54,9 @@ def main() -> None:
     ap.add_argument("--num-heads", type=int, default=4)
     ap.add_argument("--vocab", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--check-rows", type=int, default=32, help="prompts compared under greedy decoding")
     ap.add_argument("--out", default="", help="write bench.json here")
+    ap.add_argument("--markdown", default="", help="append the table row to this file")
     args = ap.parse_args()
     from cs336_basics.model import TransformerLM
 
@@ -83,11 +87,19 @@ def main() -> None:
     llama = basics_to_llama(model)
     engines = {
         "hf generate": build_engine("hf", llama, tok, max_batch_prompts=args.batch),
-        "native": build_engine("native", model, tok, max_batch_rows=args.batch),
+        "native (eager)": build_engine("native", model, tok, max_batch_rows=args.batch, cuda_graphs=False),
     }
+    if device.type == "cuda":
+        engines["native"] = build_engine("native", model, tok, max_batch_rows=args.batch)
+    ours = "native" if "native" in engines else "native (eager)"
     greedy = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
-    outs = {k: e.generate(prompts[:8], greedy) for k, e in engines.items()}
-    mismatched = sum(a[0].token_ids != b[0].token_ids for a, b in zip(outs["hf generate"], outs["native"]))
+    check = prompts[: args.check_rows]
+    outs = {k: e.generate(check, greedy) for k, e in engines.items()}
+    mismatched = {
+        k: sum(a[0].token_ids != b[0].token_ids for a, b in zip(outs["hf generate"], outs[k]))
+        for k in engines
+        if k != "hf generate"
+    }
     sample = SamplingParams(temperature=1.0, max_tokens=args.max_tokens, min_tokens=args.max_tokens, seed=0)
     rows = {}
     for name, engine in engines.items():
@@ -98,14 +110,31 @@ def main() -> None:
             "iqr_s": q[2] - q[0],
             "tokens_per_s": args.batch * args.max_tokens / statistics.median(times),
         }
-    speedup = rows["hf generate"]["median_s"] / rows["native"]["median_s"]
-    status = "ok" if mismatched == 0 else f"FAIL ({mismatched}/8 greedy rows differ)"
-    print("| batch | new tokens | dtype | HF generate tok/s | native tok/s | speedup | greedy check |")
-    print("|---:|---:|:---:|---:|---:|---:|:---|")
-    print(
-        f"| {args.batch} | {args.max_tokens} | {args.dtype} | {rows['hf generate']['tokens_per_s']:.0f} | "
-        f"{rows['native']['tokens_per_s']:.0f} | {speedup:.2f}x | {status} |"
+    speedup = rows["hf generate"]["median_s"] / rows[ours]["median_s"]
+    bad = {k: v for k, v in mismatched.items() if v}
+    status = (
+        "ok" if not bad else "FAIL (" + ", ".join(f"{k}: {v}/{len(check)} rows differ" for k, v in bad.items()) + ")"
     )
+    eager = rows["native (eager)"]["tokens_per_s"]
+    graph = f"{rows['native']['tokens_per_s']:.0f}" if "native" in rows else "-"
+    header = (
+        "| device | model | batch | new tokens | dtype | HF generate tok/s | native eager tok/s | native CUDA-graph "
+        "tok/s | ours / HF | greedy check |\n|---|---|---:|---:|:---:|---:|---:|---:|---:|:---|"
+    )
+    name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
+    shape = f"d{args.d_model} L{args.num_layers} V{len(tok)}"
+    line = (
+        f"| {name} | {shape} | {args.batch} | {args.max_tokens} | {args.dtype} | "
+        f"{rows['hf generate']['tokens_per_s']:.0f} | {eager:.0f} | {graph} | {speedup:.2f}x | {status} |"
+    )
+    print(header)
+    print(line)
+    if args.markdown:
+        path = Path(args.markdown)
+        with path.open("a") as f:
+            if not path.stat().st_size:
+                f.write(header + "\n")
+            f.write(line + "\n")
     if args.out:
         Path(args.out).write_text(
             json.dumps(
@@ -113,6 +142,8 @@ def main() -> None:
                     "args": vars(args),
                     "rows": rows,
                     "speedup": speedup,
+                    "ours": ours,
+                    "graph_batches": getattr(engines[ours], "num_graph_batches", 0),
                     "greedy_mismatched_rows": mismatched,
                     "env": env_info(),
                 },

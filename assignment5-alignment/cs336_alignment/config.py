@@ -135,8 +135,13 @@ class SFTConfig:
     max_steps: int = 0  # 0 = as many as the epochs give
     loss_normalization: str = "token_mean"  # token_mean | sequence_sum (handout: sum / normalize_constant)
     normalize_constant: float = 1.0  # sequence_sum only
+    # > 0: end SFT at the first periodic evaluation whose answer accuracy reaches this (run.eval_every sets the
+    # period). The mini-A5 proof uses it to hand the RL stages a checkpoint with headroom.
+    stop_at_answer_accuracy: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.stop_at_answer_accuracy <= 1.0:
+            raise ConfigError(f"sft.stop_at_answer_accuracy must be in [0, 1], got {self.stop_at_answer_accuracy}")
         _check_choice("sft.loss_normalization", self.loss_normalization, ("token_mean", "sequence_sum"))
         if self.train_batch_size % self.gradient_accumulation_steps:
             raise ConfigError(

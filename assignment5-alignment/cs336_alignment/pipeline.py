@@ -12,6 +12,7 @@ the SFT checkpoint by default (`stages.grpo_init = "sft"`), so both are compared
 """
 
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -73,6 +74,7 @@ class StagesConfig:
     sft_eval_every: int = 0
     ei_eval_every: int = 1
     grpo_eval_every: int = 10
+    greedy_eval: bool = True  # after the stages, evaluate every stage's final model at temperature 0 as well
     sft_time_budget_s: float = 0.0
     ei_time_budget_s: float = 0.0
     grpo_time_budget_s: float = 0.0
@@ -123,16 +125,24 @@ def train_tokenizer(texts: list[str], vocab_size: int, directory: Path):
 
 def _pretrain_stream(docs: list[str], tokenizer) -> torch.Tensor:
     ids: list[int] = []
-    for doc in docs:
-        ids += tokenizer.encode(doc, add_special_tokens=False) + [tokenizer.eos_token_id]
+    for doc_ids in tokenizer(docs, add_special_tokens=False)["input_ids"]:
+        ids += doc_ids
+        ids.append(tokenizer.eos_token_id)
     return torch.tensor(ids, dtype=torch.long)
 
 
-def _pretrain_lr(step: int, p: PretrainConfig) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak."""
+def _pretrain_lr(step: int, p: PretrainConfig, elapsed_s: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak.
+
+    With a time budget the decay follows whichever is further along, steps or wall clock, so a run the budget cuts
+    short still ends with a decayed learning rate (the step count need not be calibrated to the hardware).
+    """
     if step < p.warmup_steps:
         return p.lr * (step + 1) / p.warmup_steps
     progress = (step - p.warmup_steps) / max(p.steps - p.warmup_steps, 1)
+    if p.time_budget_s:
+        progress = max(progress, elapsed_s / p.time_budget_s)
+    progress = min(progress, 1.0)
     return p.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -144,8 +154,10 @@ def pretrain(cfg: PipelineConfig, run_dir: Path, device: torch.device) -> Path:
     train, _ = load_task(cfg.data)
     docs = pretrain_documents(train[: p.num_docs], seed=cfg.run.seed)
     protocol = get_protocol(cfg.data.prompt)
-    tokenizer = train_tokenizer(docs + [protocol.template], p.vocab_size, run_dir / "tokenizer")
-    stream = _pretrain_stream(docs, tokenizer)
+    # A 50k-document sample fixes the BPE merges as well as the whole corpus would, in a fraction of the time.
+    tokenizer = train_tokenizer(docs[:50_000] + [protocol.template], p.vocab_size, run_dir / "tokenizer")
+    stream = _pretrain_stream(docs, tokenizer).to(device)
+    offsets = torch.arange(p.context_length + 1, device=device)
     model = TransformerLM(
         vocab_size=len(tokenizer),
         context_length=p.context_length,
@@ -156,17 +168,19 @@ def pretrain(cfg: PipelineConfig, run_dir: Path, device: torch.device) -> Path:
         attn_backend=p.attn_backend,
         device=device,
     )
-    opt = torch.optim.AdamW(model.parameters(), lr=p.lr, betas=(0.9, 0.95), weight_decay=0.1)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=p.lr, betas=(0.9, 0.95), weight_decay=0.1, fused=device.type == "cuda"
+    )
     metrics = MetricsLogger.for_run(run_dir, 50, False, "", {})
     gen = torch.Generator().manual_seed(cfg.run.seed)
     use_amp = device.type == "cuda" and p.use_bf16_autocast
     started = time.perf_counter()
     for step in range(p.steps):
-        lr = _pretrain_lr(step, p)
+        lr = _pretrain_lr(step, p, time.perf_counter() - started)
         for group in opt.param_groups:
             group["lr"] = lr
         starts = torch.randint(0, len(stream) - p.context_length - 1, (p.batch_size,), generator=gen)
-        window = torch.stack([stream[s : s + p.context_length + 1] for s in starts.tolist()]).to(device)
+        window = stream[starts.to(device).unsqueeze(1) + offsets]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             loss = model.loss(window[:, :-1], window[:, 1:])
         loss.backward()
@@ -178,11 +192,18 @@ def pretrain(cfg: PipelineConfig, run_dir: Path, device: torch.device) -> Path:
         if step % 50 == 0 or step == p.steps - 1 or out_of_time:
             tokens_per_s = (step + 1) * p.batch_size * p.context_length / (time.perf_counter() - started)
             metrics.log(
-                {"pretrain/loss": loss.item(), "pretrain/lr": lr, "perf/train_tokens_per_s": tokens_per_s}, step
+                {
+                    "pretrain/loss": loss.item(),
+                    "pretrain/lr": lr,
+                    "pretrain/tokens": (step + 1) * p.batch_size * p.context_length,
+                    "perf/train_tokens_per_s": tokens_per_s,
+                },
+                step,
             )
         if out_of_time:
             break
     metrics.close()
+    write_json(run_dir / "summary.json", {"steps": step + 1, "wall_s": time.perf_counter() - started})
     return save_policy(model, tokenizer, run_dir / "model")
 
 
@@ -203,6 +224,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     (root / "pretrain").mkdir()
     base_dir = pretrain(cfg, root / "pretrain", device)
     summary: dict[str, Any] = {"pretrain_s": time.perf_counter() - t0, "base_model": str(base_dir)}
+    summary["pretrain_steps"] = json.loads((root / "pretrain" / "summary.json").read_text())["steps"]
     model = ModelConfig(kind="basics", path=str(base_dir), engine="native")
     common = dict(data=cfg.data, sampling=cfg.sampling)
     stages = root / "stages"
@@ -247,6 +269,75 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
             run=_stage_run(cfg, "grpo", s.grpo_eval_every, s.grpo_time_budget_s, stages),
         )
         summary["grpo"] = run_grpo(grpo_cfg)
+    if s.greedy_eval:
+        dirs = {"zero_shot": base_dir}
+        for stage in ("sft", "ei", "grpo"):
+            if stage in summary:
+                dirs[stage] = Path(summary[stage]["run_dir"]) / "model"
+        summary["greedy"] = greedy_evals(cfg, dirs, device)
     summary["wall_s"] = time.perf_counter() - t0
     write_json(root / "summary.json", summary)
+    (root / "results.md").write_text(results_table(summary))
+    try:
+        from cs336_alignment.plotting import plot_pipeline
+
+        plot_pipeline(root, summary)
+    except ImportError:  # matplotlib missing: curves are optional
+        logger.warning("matplotlib not importable; no pipeline plot")
     return {"run_dir": str(root), **summary}
+
+
+def greedy_evals(cfg: PipelineConfig, model_dirs: dict[str, Path], device: torch.device) -> dict[str, dict]:
+    """Temperature-0 validation metrics of each stage's final model (a second view next to the sampled eval)."""
+    from cs336_alignment.evaluate import evaluate_policy
+    from cs336_alignment.policy import load_policy
+    from cs336_alignment.rollout import build_engine
+    from cs336_alignment.rollout.base import SamplingParams
+
+    _, val = load_task(cfg.data)
+    protocol = get_protocol(cfg.data.prompt)
+    params = SamplingParams(temperature=0.0, max_tokens=cfg.sampling.eval_max_tokens, stop=protocol.stop)
+    out = {}
+    for stage, directory in model_dirs.items():
+        model, tokenizer = load_policy(ModelConfig(kind="basics", path=str(directory)), device)
+        engine = build_engine("native", model, tokenizer, max_batch_rows=cfg.sampling.max_batch_rows)
+        out[stage] = evaluate_policy(engine, val, protocol, params, prefix="greedy/").metrics
+        del model, engine
+    return out
+
+
+STAGES = ("zero_shot", "sft", "ei", "grpo")
+
+
+def stage_metrics(summary: dict[str, Any], stage: str) -> dict[str, float] | None:
+    """Final validation metrics of a stage (zero-shot: the SFT run's starting evaluation)."""
+    if stage == "zero_shot":
+        return summary.get("zero_shot")
+    return summary[stage]["final"] if stage in summary else None
+
+
+def results_table(summary: dict[str, Any]) -> str:
+    """Markdown: validation format / answer accuracy per stage, sampled and greedy, with stage wall times."""
+    lines = [
+        "| stage | format acc | answer acc | answer acc among formatted | greedy format | greedy answer | "
+        "optimizer steps | stage wall s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for stage in STAGES:
+        m = stage_metrics(summary, stage)
+        if m is None:
+            continue
+        formatted = m["eval/num_correct"] + m["eval/num_format_wrong_answer"]
+        cond = m["eval/num_correct"] / formatted if formatted else float("nan")
+        g = summary.get("greedy", {}).get(stage, {})
+        gf = f"{g['greedy/format_accuracy']:.3f}" if g else "-"
+        ga = f"{g['greedy/answer_accuracy']:.3f}" if g else "-"
+        if stage == "zero_shot":  # the base model: pretraining's steps and time
+            steps, wall = summary.get("pretrain_steps", 0), summary.get("pretrain_s", 0.0)
+        else:
+            steps, wall = summary[stage]["step"], summary[stage]["wall_s"]
+        lines.append(
+            f"| {stage} | {m['eval/format_accuracy']:.3f} | {m['eval/answer_accuracy']:.3f} | {cond:.3f} | {gf} | "
+            f"{ga} | {steps} | {wall:.0f} |"
+        )
+    return "\n".join(lines) + "\n"

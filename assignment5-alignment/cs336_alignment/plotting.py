@@ -53,3 +53,49 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     plt.close(fig)
     written.append(path)
     return written
+
+
+PIPELINE_PANELS = (
+    ("eval/answer_accuracy", "validation answer accuracy", ("sft", "ei", "grpo")),
+    ("eval/format_accuracy", "validation format accuracy", ("sft", "ei", "grpo")),
+    ("train/reward", "GRPO rollout reward", ("grpo",)),
+    ("train/token_entropy", "response token entropy (nats)", ("sft", "ei", "grpo")),
+    ("train/mean_response_tokens", "mean rollout length (tokens)", ("ei", "grpo")),
+    ("pretrain/loss", "pretrain loss (nats/token)", ("pretrain",)),
+)
+
+
+def plot_pipeline(root: str | Path, summary: dict) -> Path | None:
+    """One PNG (`curves.png`) for a mini-A5 run: every stage's validation curves against its optimizer step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    root = Path(root)
+    stage_dirs = {"pretrain": root / "pretrain"}
+    for stage in ("sft", "ei", "grpo"):
+        if stage in summary:
+            stage_dirs[stage] = Path(summary[stage]["run_dir"])
+    rows = {
+        stage: read_metrics(d / "metrics.jsonl") for stage, d in stage_dirs.items() if (d / "metrics.jsonl").is_file()
+    }
+    if not rows:
+        return None
+    fig, axes = plt.subplots(2, 3, figsize=(15, 7.5))
+    for ax, (key, label, stages) in zip(axes.flat, PIPELINE_PANELS):
+        for stage in stages:
+            pts = [(r["step"], r[key]) for r in rows.get(stage, []) if isinstance(r.get(key), int | float)]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="." if len(pts) < 60 else None, label=stage)
+        ax.set_xlabel("optimizer step (per stage)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.suptitle(f"mini-A5: {root.name}")
+    fig.tight_layout()
+    path = root / "curves.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -275,9 +275,15 @@ def sft_epochs(
             run.step += 1
             taken += 1
             run.metrics.log(metrics, run.step)
+            reached = False
             if eval_every and run.step % eval_every == 0:
-                run_eval(run)
+                accuracy = run_eval(run).metrics["eval/answer_accuracy"]
+                target = cfg.sft.stop_at_answer_accuracy
+                reached = bool(target) and accuracy >= target
+                if reached:
+                    logger.info("validation answer accuracy %.3f >= %.3f: SFT stops", accuracy, target)
+                    run.metrics.log({"train/sft_stopped_at_target": 1}, run.step)
             maybe_checkpoint(run)
-            if (max_steps and taken >= max_steps) or run.out_of_time():
+            if reached or (max_steps and taken >= max_steps) or run.out_of_time():
                 return taken
     return taken

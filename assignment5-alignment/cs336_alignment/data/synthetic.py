@@ -9,12 +9,14 @@ SFT target exists for every problem:
 
 Difficulty knobs: number of steps and value range. Splits are made from disjoint seeds and de-duplicated against
 each other. `pretrain_documents` renders problems in assorted answer formats (`Answer: N`, `#### N`, `\\boxed{N}`,
-a small share in the r1_zero tag format, some with wrong answers): a stand-in for a math-pretrained base model, so
-zero-shot r1_zero rewards start low but non-zero.
+and chat transcripts that open like the r1_zero prompt, reason inside `<think>`, and close in one of several ways,
+the r1_zero `<answer> N </answer>` among them), some with wrong answers: a stand-in for a math-pretrained base
+model, so zero-shot r1_zero rewards start low but non-zero.
 
     python -m cs336_alignment.data.synthetic   # prints a few problems
 """
 
+import functools
 import random
 from dataclasses import dataclass
 
@@ -23,8 +25,12 @@ from cs336_alignment.data.examples import MathExample, r1_zero_response
 NAMES = ("Mia", "Leo", "Ava", "Sam", "Zoe", "Max", "Ivy", "Ben", "Eva", "Tom", "Ana", "Raj", "Kim", "Lea", "Noah")
 ITEMS = ("apples", "coins", "shells", "stickers", "marbles", "books", "cards", "pens", "stones", "cookies")
 PRONOUNS = ("She", "He")
-PRETRAIN_FORMATS = ("answer_line", "hashes", "boxed", "tags")
-PRETRAIN_FORMAT_WEIGHTS = (0.35, 0.3, 0.25, 0.1)
+PRETRAIN_FORMATS = ("answer_line", "hashes", "boxed", "chat")
+PRETRAIN_FORMAT_WEIGHTS = (0.25, 0.25, 0.2, 0.3)
+# How a "chat" document (the r1_zero prompt, then the reasoning and `</think>`) ends: only the first closing is the
+# r1_zero answer format, so a base model continues a r1_zero prompt with `<answer> N </answer>` about this often.
+CHAT_CLOSINGS = ("<answer> {} </answer>", "The answer is {}.", "Answer: {}", "So the answer is \\boxed{{{}}}.")
+CHAT_CLOSING_WEIGHTS = (0.2, 0.4, 0.2, 0.2)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,10 +92,17 @@ def generate_split(num: int, seed: int, spec: ArithWordSpec, exclude: set[str] |
 def make_splits(
     num_train: int, num_val: int, seed: int, spec: ArithWordSpec
 ) -> tuple[list[MathExample], list[MathExample]]:
-    """Train and validation splits from disjoint seeds, with no question in both."""
+    """Train and validation splits from disjoint seeds, with no question in both (fresh lists on every call)."""
+    train, val = _cached_splits(num_train, num_val, seed, spec)
+    return list(train), list(val)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_splits(num_train: int, num_val: int, seed: int, spec: ArithWordSpec):
+    # Every stage of a pipeline run asks for the same splits; generating 10^5 problems takes seconds.
     val = generate_split(num_val, seed * 1000 + 1, spec)
     train = generate_split(num_train, seed * 1000 + 2, spec, exclude={e.question for e in val})
-    return train, val
+    return tuple(train), tuple(val)
 
 
 def pretrain_documents(examples: list[MathExample], seed: int, wrong_fraction: float = 0.1) -> list[str]:
@@ -109,7 +122,8 @@ def pretrain_documents(examples: list[MathExample], seed: int, wrong_fraction: f
         elif fmt == "boxed":
             docs.append(f"Problem: {ex.question}\nSolution: {reasoning} The answer is \\boxed{{{answer}}}.")
         else:
-            docs.append(f"User: {ex.question}\nAssistant: <think>{r1_zero_response(reasoning, answer)}")
+            closing = rng.choices(CHAT_CLOSINGS, weights=CHAT_CLOSING_WEIGHTS)[0].format(answer)
+            docs.append(f"User: {ex.question}\nAssistant: <think> {reasoning} </think> {closing}")
     return docs
 
 

@@ -30,3 +30,21 @@ def test_llama_export_matches_logits_and_greedy_rollouts():
     native = build_engine("native", lm, tok).generate(prompts, p)
     hf = build_engine("hf", llama, tok).generate(prompts, p)
     assert [c[0].token_ids for c in native] == [c[0].token_ids for c in hf]
+
+
+def test_native_greedy_equals_hf_generate_on_ragged_batches():
+    """Left-padded prompts of different lengths, min_tokens and a stop string: native == HF generate, greedy."""
+    tok = make_tokenizer()
+    torch.manual_seed(3)
+    lm = model_mod.TransformerLM(
+        vocab_size=len(tok), context_length=96, d_model=32, num_layers=2, num_heads=4, d_ff=64
+    ).eval()
+    llama = basics_to_llama(lm)
+    prompts = ["Hi", "User: Tom has 3 apples and buys 4 more.", "Sam had 12 coins", "A", "The answer is"]
+    for p in (
+        SamplingParams(temperature=0.0, max_tokens=24),
+        SamplingParams(temperature=0.0, max_tokens=24, min_tokens=6),
+    ):
+        native = build_engine("native", lm, tok, sync_every=5).generate(prompts, p)
+        hf = build_engine("hf", llama, tok).generate(prompts, p)
+        assert [c[0].token_ids for c in native] == [c[0].token_ids for c in hf]

@@ -131,3 +131,43 @@ def test_truncate_at_stop_ignores_stops_inside_min_tokens(tok):
     assert text == "A </answer> B </answer>"
     text, _, _ = truncate_at_stop(codec, ids, ["</answer>"], False, min_tokens=n_first)
     assert text == "A "
+
+
+@pytest.mark.parametrize("sync_every", [1, 3, 64])
+def test_host_check_interval_does_not_change_results(lm, tok, sync_every):
+    prompts = ["User: Tom has 3 apples", "Hi", "Sam had 12 coins"]
+    reference = NativeEngine(lm, tok, sync_every=8)
+    engine = NativeEngine(lm, tok, sync_every=sync_every)
+    greedy = reference.generate(["User: Tom"], SamplingParams(temperature=0.0, max_tokens=16))[0][0]
+    stop = greedy.text[3:6]  # a stop string that shows up, spanning tokens
+    for params in (
+        SamplingParams(temperature=1.0, max_tokens=20, min_tokens=2, n=3, seed=5, stop=(stop,)),
+        [SamplingParams(temperature=0.0, max_tokens=m, stop=(stop,)) for m in (5, 17, 9)],
+    ):
+        a, b = reference.generate(prompts, params), engine.generate(prompts, params)
+        assert [[(c.token_ids, c.text, c.finish_reason) for c in row] for row in a] == [
+            [(c.token_ids, c.text, c.finish_reason) for c in row] for row in b
+        ]
+
+
+def test_per_row_budgets_end_rows_at_their_own_max_tokens(lm, tok):
+    engine = NativeEngine(lm, tok, sync_every=4)
+    params = [SamplingParams(temperature=1.0, max_tokens=m, min_tokens=m, seed=1) for m in (3, 11, 7)]
+    out = engine.generate(["Hi", "Hi", "Hi"], params)
+    assert [len(row[0].token_ids) for row in out] == [3, 11, 7]
+    assert all(row[0].finish_reason == "length" for row in out)
+
+
+@pytest.mark.gpu
+def test_cuda_graph_decoding_matches_eager_decoding(tok):
+    torch.manual_seed(0)
+    model = model_mod.TransformerLM(
+        vocab_size=len(tok), context_length=64, d_model=32, num_layers=2, num_heads=4, d_ff=64, attn_backend="torch"
+    ).to("cuda")
+    prompts = ["User: Tom has 3 apples", "Hi", "Sam had 12 coins"]
+    params = SamplingParams(temperature=0.0, max_tokens=24, n=2, stop=("</answer>",))
+    graph = NativeEngine(model, tok)
+    a = graph.generate(prompts, params)
+    b = NativeEngine(model, tok, cuda_graphs=False).generate(prompts, params)
+    assert graph.num_graph_batches == 1
+    assert [[c.token_ids for c in row] for row in a] == [[c.token_ids for c in row] for row in b]
