@@ -107,7 +107,7 @@ class TrainSetup:
     time_budget_s: float = 0.0  # stop starting new runs after this many seconds; 0 = no limit
 
 
-TOY_BUILD = {"max_english_docs": 40, "locales": ("de-DE", "ja-JP", "ru-RU"), "num_files": 3, "vocab_size": 400}
+TOY_BUILD = {"max_english_docs": 30, "locales": ("de-DE", "ja-JP"), "num_files": 2, "vocab_size": 400}
 TOY_TRAIN = {
     "context_length": 32,
     "d_model": 32,
@@ -440,6 +440,16 @@ def build(cfg: BuildConfig, work_dir: Path, carry_dir: Path) -> dict:
         json.loads(line) for f in sorted((filter_dir / "final").glob("*.jsonl.gz")) for line in gzip.open(f, "rt")
     ]
     kept_by_kind = Counter(kind_of.get(d["url"], "unknown") for d in final_docs)
+    survivors = {
+        json.loads(line)["url"]
+        for f in sorted((filter_dir / "shards").glob("*.jsonl.gz"))
+        for line in gzip.open(f, "rt")
+    }
+    final_urls = {d["url"] for d in final_docs}
+    fate_by_kind: dict[str, Counter] = {}
+    for page in pages:
+        fate = "kept" if page["url"] in final_urls else "dedup" if page["url"] in survivors else "per_doc_filters"
+        fate_by_kind.setdefault(page["kind"], Counter())[fate] += 1
     filtered_texts = list(iter_final_texts(filter_dir, report["num_input_files"]))
     manifest = {
         "build_config": asdict(cfg),
@@ -456,6 +466,7 @@ def build(cfg: BuildConfig, work_dir: Path, carry_dir: Path) -> dict:
             "counters": report["counters"],
             "dropped_fraction_by_stage": report["dropped_fraction_by_stage"],
             "kept_pages_by_kind": dict(sorted(kept_by_kind.items())),
+            "fate_by_kind": {k: dict(sorted(v.items())) for k, v in sorted(fate_by_kind.items())},
             "total_wall_s": report["total_wall_s"],
         },
         "tokens": num,
@@ -721,7 +732,7 @@ def report(results: dict, out_dir: Path) -> dict[str, Path]:
             label = r["arm"] if r["arm"] not in seen else None
             seen.add(r["arm"])
             ax.plot(xs, ys, color=colors[r["arm"]], alpha=0.8, lw=1.2, label=label)
-        ax.set_title(f"budget {regime} the filtered set")
+        ax.set_title(f"budget = {regime} the filtered arm's tokens")
         ax.set_xlabel("training tokens (M)")
         ax.set_ylabel("held-out clean English loss")
         ax.grid(alpha=0.3)
