@@ -157,6 +157,7 @@ def evaluate_dpo(model, val: list[EncodedPair], val_ref: Tensor, sources: list[s
         idx = torch.tensor([s == source for s in sources])
         if source and idx.sum() >= 1:
             metrics[f"eval/reward_accuracy/{source}"] = float((margin[idx] > 0).float().mean())
+            metrics[f"eval/pref_accuracy/{source}"] = float((policy[idx, 0] > policy[idx, 1]).float().mean())
     return metrics
 
 

@@ -62,7 +62,7 @@ class ScheduleConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class InstructDataConfig:
-    format: str = "jsonl"  # jsonl ({"prompt", "response"} rows, .gz allowed) | synthetic (instruct_synthetic)
+    format: str = "synthetic"  # synthetic (instruct_synthetic) | jsonl ({"prompt", "response"} rows, .gz allowed)
     train_path: str = ""
     val_path: str = ""
     seq_length: int = 512
@@ -104,7 +104,7 @@ class InstructConfig:
 class InstructRunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     init: InitConfig = field(default_factory=InitConfig)
-    instruct_data: InstructDataConfig = field(default_factory=lambda: InstructDataConfig(format="synthetic"))
+    instruct_data: InstructDataConfig = field(default_factory=InstructDataConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     instruct: InstructConfig = field(default_factory=InstructConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -160,7 +160,7 @@ class SupEvalRunConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class PrefDataConfig:
-    format: str = "jsonl"  # jsonl ({prompt, chosen, rejected} rows) | synthetic (instruct_synthetic) | hh
+    format: str = "synthetic"  # synthetic (instruct_synthetic) | jsonl ({prompt, chosen, rejected} rows) | hh
     train_path: str = ""  # hh: a folder holding the four Anthropic HH train files (*.jsonl.gz)
     val_path: str = ""  # "" = hold out num_val pairs from the training rows
     num_val: int = 200
@@ -203,11 +203,19 @@ DPO_BEST_METRICS = ("eval/pref_accuracy", "eval/reward_accuracy", "eval/reward_m
 
 
 @dataclass(frozen=True, kw_only=True)
+class DPOScheduleConfig(ScheduleConfig):
+    """The handout's DPO optimizer: RMSprop, lr 1e-6, constant (a class, so `--set schedule.x=...` keeps these)."""
+
+    optimizer: str = "rmsprop"
+    lr: float = 1e-6
+    schedule: str = "constant"
+    warmup_ratio: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class DPORunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
-    pref_data: PrefDataConfig = field(default_factory=lambda: PrefDataConfig(format="synthetic"))
-    schedule: ScheduleConfig = field(
-        default_factory=lambda: ScheduleConfig(optimizer="rmsprop", lr=1e-6, schedule="constant", warmup_ratio=0.0)
-    )
+    pref_data: PrefDataConfig = field(default_factory=PrefDataConfig)
+    schedule: DPOScheduleConfig = field(default_factory=DPOScheduleConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
     run: RunConfig = field(default_factory=RunConfig)
