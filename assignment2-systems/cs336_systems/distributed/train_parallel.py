@@ -57,7 +57,9 @@ class _DataParallel(Parallelism):
         if not dist.is_initialized():
             if device.type == "cuda":
                 os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+                dist.init_process_group("nccl", device_id=device)  # binds the rank's GPU (barriers, objects)
+            else:
+                dist.init_process_group("gloo")
             self._owns_group = True
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         return device
