@@ -772,10 +772,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--num-workers", type=int, default=2)
     for p in (b, t, a):
-        p.add_argument("--carry-dir", default="../.carry/a4proof", help="token files + tokenizer + manifest")
+        p.add_argument(
+            "--carry-dir", help="token files + tokenizer + manifest (default ../.carry/a4proof; toy: WORK_DIR/carry)"
+        )
         p.add_argument("--scale", choices=["full", "toy"], default="full")
     for p in (t, a):
-        p.add_argument("--out-dir", default="runs/proof/train", help="training runs, results.json, report")
+        p.add_argument("--out-dir", help="results.json and the report (default runs/proof/train; toy: WORK_DIR/train)")
         p.add_argument("--device", default=None, help="auto | cpu | cuda")
         p.add_argument("--epochs", type=float, nargs="+", help="budgets in units of the filtered arm's size")
         p.add_argument("--seeds", type=int, nargs="+")
@@ -798,7 +800,17 @@ def _setup(args) -> TrainSetup:
     return TrainSetup(**values)
 
 
+def _default_dirs(args) -> None:
+    """Toy runs never write into the full-scale carry folder unless asked to."""
+    toy_root = Path(getattr(args, "work_dir", None) or "runs/proof-toy")
+    if getattr(args, "carry_dir", "") is None:
+        args.carry_dir = str(toy_root / "carry") if args.scale == "toy" else "../.carry/a4proof"
+    if getattr(args, "out_dir", "") is None:
+        args.out_dir = str(toy_root / "train") if args.scale == "toy" else "runs/proof/train"
+
+
 def run(args) -> int:
+    _default_dirs(args)
     if args.phase == "report":
         results = json.loads(Path(args.results).read_text())
         print(json.dumps({k: str(v) for k, v in report(results, Path(args.out_dir)).items()}))

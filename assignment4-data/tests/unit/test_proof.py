@@ -115,3 +115,19 @@ def test_proof_script_end_to_end_toy_scale(shared_data, tmp_path):
     }
     assert "| 1x | filtered |" in (out / "results.md").read_text()
     assert (out / "curves.png").stat().st_size > 1000
+
+
+def test_cli_train_without_build_is_a_one_line_error(tmp_path, capsys):
+    from cs336_data.cli import main
+
+    assert main(["proof", "train", "--carry-dir", str(tmp_path / "missing"), "--out-dir", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "manifest.json not found" in err[0]
+
+
+def test_cli_build_with_missing_corpus_is_a_one_line_error(tmp_path, capsys):
+    from cs336_data.cli import main
+
+    argv = ["proof", "build", "--english-corpus", str(tmp_path / "none.txt.gz"), "--carry-dir", str(tmp_path / "c")]
+    assert main(argv) == 1
+    assert capsys.readouterr().err.startswith("error: ") and not (tmp_path / "c").exists()
