@@ -25,6 +25,13 @@ Embedding's backward needs no weight). Replicated parameters are all-reduced fro
 Tied weights (one parameter in two modules) are one shard; both uses' gradients are summed.
 
 Outside `FSDP.forward` (e.g. `fsdp.module(...)` called directly) `module.weight` is the local shard.
+`FSDP.run(fn, *args)` gives any function the same semantics as `forward` (e.g. a loss that reads
+`model.lm_head.weight` itself, as the fused LM-head cross-entropy does).
+
+Activation checkpointing. `FSDP.checkpoint(fn, *args)` (inside `run`/`forward`) is non-reentrant
+`torch.utils.checkpoint` whose recomputation in backward gathers the segment's weights again, prefetching along the
+segment and, at its last weight, the first weight of the previous segment. Inside a checkpointed segment autograd
+saves nothing, so the fused QKV / W1-W3 copies mentioned below are not kept either.
 
 Mixed precision (`compute_dtype`, e.g. torch.float16): the model behaves like the plain model whose Linear/Embedding
 weights were cast to that dtype (so the whole activation stream is in it; RMSNorm keeps its input dtype), with fp32

@@ -1,0 +1,53 @@
+"""FSDP.run / FSDP.checkpoint and the leaderboard loss on a one-process gloo group (fast, no spawning)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from cs336_systems.distributed import FSDP
+from cs336_systems.errors import ConfigError
+from cs336_systems.leaderboard import fsdp_lm_loss
+from tests.unit.distributed.common import VOCAB, make_batches, make_lm
+
+
+@pytest.fixture
+def group():
+    dist.init_process_group("gloo", rank=0, world_size=1, store=dist.HashStore())
+    yield
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("checkpoint_blocks", [True, False])
+def test_fsdp_loss_and_grads_match_plain_model(group, checkpoint_blocks):
+    x, y = make_batches(1)[0]
+    plain = make_lm(seed=3)
+    F.cross_entropy(plain(x).reshape(-1, VOCAB), y.reshape(-1)).backward()
+    ref_loss = F.cross_entropy(plain(x).reshape(-1, VOCAB), y.reshape(-1))
+
+    fsdp = FSDP(make_lm(seed=3))
+    gathers = []
+    original = fsdp._take_gathered
+    fsdp._take_gathered = lambda unit: gathers.append(unit) or original(unit)
+    loss = fsdp_lm_loss(fsdp, x, y, checkpoint_blocks=checkpoint_blocks, chunk_size=7)
+    n_forward = len(gathers)
+    assert len(fsdp._segments) == (len(fsdp.module.layers) if checkpoint_blocks else 0)
+    loss.backward()
+    fsdp.finish_gradient_synchronization()
+    torch.testing.assert_close(loss, ref_loss)
+    block_units = sum(len(s) for s in fsdp._segments)
+    if checkpoint_blocks:  # backward recomputes every block, gathering its weights again
+        assert block_units == 7 * len(fsdp.module.layers) and len(gathers) >= n_forward + block_units
+    for (name, p), (_, q) in zip(fsdp.module.named_parameters(), plain.named_parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-6, msg=name)
+    assert fsdp._pending == {}  # nothing prefetched and left hanging
+
+
+def test_checkpoint_outside_run_is_an_error(group):
+    fsdp = FSDP(make_lm(seed=0))
+    with pytest.raises(ConfigError, match="inside FSDP.forward"):
+        fsdp.checkpoint(fsdp.module.layers[0], torch.randn(1, 4, 16))
+    with pytest.raises(ConfigError, match="TransformerLM"):
+        fsdp_lm_loss(FSDP(torch.nn.Linear(2, 2)), torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, 2))
