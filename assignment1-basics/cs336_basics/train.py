@@ -227,6 +227,7 @@ class _Trainee:
     sampler: torch.Generator
     param_names: list[str]
     layout: dict[str, tuple[int, int]]
+    tokens: int = 0  # training tokens consumed so far, all ranks (exact across resumes on other world sizes)
 
 
 def _save(ckpt_dir: Path, step: int, t: _Trainee, cfg: TrainConfig, par: Parallelism, elapsed_s: float) -> None:
@@ -234,7 +235,8 @@ def _save(ckpt_dir: Path, step: int, t: _Trainee, cfg: TrainConfig, par: Paralle
     if par.name == "none":
         path = ser.checkpoint_path(ckpt_dir, step)
         rng = ser.capture_rng_state(t.sampler)
-        ser.save_checkpoint(t.model, t.optimizer, step, path, config=cfg.to_dict(), rng_state=rng, elapsed_s=elapsed_s)
+        extra = {"config": cfg.to_dict(), "rng_state": rng, "elapsed_s": elapsed_s, "tokens": t.tokens}
+        ser.save_checkpoint(t.model, t.optimizer, step, path, **extra)
     else:
         path = ser.sharded_checkpoint_path(ckpt_dir, step)
         tmp = path.with_name(path.name + ".tmp")
@@ -257,6 +259,7 @@ def _save(ckpt_dir: Path, step: int, t: _Trainee, cfg: TrainConfig, par: Paralle
                 "config": cfg.to_dict(),
                 "sampler": t.sampler.get_state(),
                 "elapsed_s": elapsed_s,
+                "tokens": t.tokens,
             }
             ser.finalize_sharded_checkpoint(tmp, path, meta)
         par.barrier()
@@ -301,12 +304,12 @@ def _train_step(step_model, t: _Trainee, train_tokens, lr: float, grad_clip: flo
     return loss_sum, grad_norm
 
 
-def _train_metrics(train_loss: float, grad_norm, lr: float, tokens_per_s: float, step: int, tokens_per_step) -> dict:
+def _train_metrics(train_loss: float, grad_norm, lr: float, tokens_per_s: float, step: int, tokens: int) -> dict:
     """The log line of one step (style guide §2.5 keys); a non-finite loss stops the run with a hint."""
     if not math.isfinite(train_loss):
         raise BasicsError(f"loss became {train_loss} at step {step}; lower optim.lr or check the data")
     metrics = {
-        "tokens": step * tokens_per_step,
+        "tokens": tokens,
         "train/loss": train_loss,
         "train/lr": lr,
         "train/grad_norm": float(grad_norm),
@@ -377,10 +380,12 @@ def _run(cfg: TrainConfig, par: Parallelism, device, run_dir: Path | None, state
         param_names=[n for n, _ in model.named_parameters()],
         layout=par.shard_layout(wrapped),
     )
+    tokens_per_step = cfg.data.batch_size * par.world_size * accum * cfg.seq_len
     start_step, elapsed_before = 0, 0.0
     if state is not None:
         _restore(t, state, par)
         start_step, elapsed_before = int(state["step"]), float(state.get("elapsed_s", 0.0))
+        t.tokens = int(state.get("tokens", start_step * tokens_per_step))
         state = None  # the full tensors are no longer needed
     step_model = _LMLoss(wrapped)
     if cfg.run.compile:
@@ -389,7 +394,6 @@ def _run(cfg: TrainConfig, par: Parallelism, device, run_dir: Path | None, state
     from cs336_basics.optimizer import get_cosine_lr
 
     flops_per_token, peak = _mfu_terms(cfg, device)
-    tokens_per_step = cfg.data.batch_size * par.world_size * accum * cfg.seq_len
     sinks = _make_sinks(cfg, run_dir, extra_sinks) if par.is_main else MetricsLogger([])
     ckpt_dir = run_dir / "ckpt"
     o, r = cfg.optim, cfg.run
@@ -406,6 +410,7 @@ def _run(cfg: TrainConfig, par: Parallelism, device, run_dir: Path | None, state
             lr = get_cosine_lr(step, o.lr, o.min_lr, o.warmup_steps, r.num_steps)
             loss_sum, grad_norm = _train_step(step_model, t, train_tokens, lr, grad_clip, cfg, par, accum, device)
             tokens_since_log += tokens_per_step
+            t.tokens += tokens_per_step
             progress.update(1)
 
             is_last = step == r.num_steps
@@ -425,7 +430,7 @@ def _run(cfg: TrainConfig, par: Parallelism, device, run_dir: Path | None, state
                 tokens_per_s = tokens_since_log / max(now - t_log, 1e-9)
                 metrics = {
                     "time_s": round(elapsed, 3),
-                    **_train_metrics(train_loss, grad_norm, lr, tokens_per_s, step, tokens_per_step),
+                    **_train_metrics(train_loss, grad_norm, lr, tokens_per_s, step, t.tokens),
                 }
                 if peak:
                     metrics["perf/mfu"] = metrics["perf/tokens_per_s"] * flops_per_token / (peak * par.world_size)
@@ -455,7 +460,7 @@ def _run(cfg: TrainConfig, par: Parallelism, device, run_dir: Path | None, state
         last_eval = evaluate(step_model, val_tokens, cfg, device, par)
     wall_s = elapsed_before + time.perf_counter() - t_start
     full_model = _full_model(cfg, t, par, device)
-    summary = _finish(cfg, run_dir, full_model, step, status, last_eval, wall_s) if par.is_main else None
+    summary = _finish(cfg, run_dir, full_model, step, t.tokens, status, last_eval, wall_s) if par.is_main else None
     summary = par.broadcast_object(summary)
     return TrainResult(run_dir=run_dir, step=step, status=status, summary=summary, is_main=par.is_main)
 
@@ -515,7 +520,9 @@ def _progress_bar(enabled: bool, start: int, total: int) -> Any:
     return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True)
 
 
-def _finish(cfg: TrainConfig, run_dir: Path, model, step: int, status: str, eval_loss: float, wall_s: float) -> dict:
+def _finish(
+    cfg: TrainConfig, run_dir: Path, model, step: int, tokens: int, status: str, eval_loss: float, wall_s: float
+) -> dict:
     """Export the model, write samples, summary.json and the loss plots."""
     model_dir = run_dir / "model"
     model.save_pretrained(model_dir)
@@ -541,7 +548,7 @@ def _finish(cfg: TrainConfig, run_dir: Path, model, step: int, status: str, eval
     summary = {
         "status": status,
         "step": step,
-        "tokens": step * cfg.tokens_per_step,
+        "tokens": tokens,
         "eval/loss": eval_loss,
         "wall_clock_s": round(wall_s, 3),
         "num_params": model.get_num_params(non_embedding=False),
