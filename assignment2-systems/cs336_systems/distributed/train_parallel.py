@@ -51,7 +51,7 @@ class _DataParallel(Parallelism):
                 raise ConfigError(
                     f"--parallel {self.name} runs one process per rank under torchrun, but {', '.join(missing)} "
                     f"is not set; launch with: torchrun --standalone --nproc-per-node N -m cs336_basics train "
-                    f"... --parallel {self.name}"
+                    f"... --parallel {self.name} (or pass --parallel none for one process)"
                 )
         device = self._pick_device(int(os.environ.get("LOCAL_RANK", "0")))
         if not dist.is_initialized():
