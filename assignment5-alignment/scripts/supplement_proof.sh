@@ -14,7 +14,7 @@ DATA=${2:?usage: supplement_proof.sh OUT_DIR DATA_DIR}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PY:-python3}
 CFG=${CFG:-synthetic_h100}
-CLI="$PY -m cs336_alignment -q"
+CLI="$PY -m cs336_alignment ${QUIET:-}"
 RUNS=$OUT/runs
 mkdir -p "$RUNS"
 field() { $PY -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
