@@ -12,7 +12,7 @@ or, with an empty `model.path`, a fresh assignment-1 model of shape `[init]` who
 
     cs336-alignment instruct-tune --config configs/instruct_debug_cpu.toml                    # CPU, seconds
     cs336-alignment instruct-tune --config configs/instruct_synthetic_h100.toml               # GPU proof
-    cs336-alignment instruct-tune --config configs/instruct_llama8b_2gpu.toml \
+    cs336-alignment instruct-tune --config configs/instruct_llama3.1_8b_h100.toml \
         --set model.path='"/models/Llama-3.1-8B"'                                               # handout recipe
 """
 
