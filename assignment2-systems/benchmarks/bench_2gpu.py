@@ -38,20 +38,24 @@ def _part(args) -> None:
                          iters={"nccl": 20, "gloo": 5} if not args.dry_run else {"gloo": 3})  # fmt: skip
     elif args.part == "xl":
         shape = bd.TINY if args.dry_run else bd.XL
-        bd.run_xl(str(out / "xl.json"), backend=backend, shape=shape, warmup=2 if args.dry_run else 3,
+        variants = bd.VARIANTS if args.xl_variants == "all" else tuple(v.strip() for v in args.xl_variants.split(","))
+        bd.run_xl(str(out / "xl.json"), backend=backend, shape=shape, variants=variants,
+                  warmup=2 if args.dry_run else 3,
                   steps=3 if args.dry_run else args.xl_steps, trace_dir=args.trace_dir,
                   budget_s=args.time_limit - 25)  # fmt: skip
     elif args.part == "leaderboard":
         cfg = LeaderboardConfig(vocab_size=211, context_length=64, d_model=64, d_ff=96, num_layers=2, num_heads=2)
         cfg = cfg if args.dry_run else LEADERBOARD_8B
         attn = "flash_torch" if args.dry_run or not torch.cuda.is_available() else "flash_triton"
+        ckpt = True if args.lb_checkpoint < 0 else min(args.lb_checkpoint, cfg.num_layers)
         bd.run_leaderboard(str(out / "leaderboard.json"), backend=backend, config=cfg, attn_backend=attn,
-                           chunk_size=16 if args.dry_run else 4096)  # fmt: skip
+                           chunk_size=16 if args.dry_run else 4096, checkpoint_blocks=ckpt)  # fmt: skip
 
 
 def _run_part(name: str, args, limit: float) -> dict:
     cmd = [sys.executable, __file__, "--part", name, "--out", args.out, "--trace-dir", args.trace_dir,
-           "--time-limit", str(limit), "--xl-steps", str(args.xl_steps)]  # fmt: skip
+           "--time-limit", str(limit), "--xl-steps", str(args.xl_steps),
+           "--lb-checkpoint", str(args.lb_checkpoint), "--xl-variants", args.xl_variants]  # fmt: skip
     cmd += ["--dry-run"] if args.dry_run else []
     t0 = time.time()
     proc = subprocess.Popen(cmd, start_new_session=True)
@@ -117,6 +121,9 @@ def main() -> None:
     ap.add_argument("--parts", default=",".join(PARTS))
     ap.add_argument("--dry-run", action="store_true", help="gloo on CPU, tiny shapes")
     ap.add_argument("--xl-steps", type=int, default=5, help="measured steps per xl variant (after 3 warm-up)")
+    ap.add_argument("--lb-checkpoint", type=int, default=-1,
+                    help="leaderboard: checkpoint the first k blocks (-1 = all)")  # fmt: skip
+    ap.add_argument("--xl-variants", default="all", help="comma-separated xl variants (default: all)")
     ap.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
     ap.add_argument("--trace-dir", default="/tmp/cs336_traces", help=argparse.SUPPRESS)
     ap.add_argument("--time-limit", type=float, default=0.0, help=argparse.SUPPRESS)

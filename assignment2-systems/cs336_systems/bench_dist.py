@@ -434,7 +434,7 @@ def _leaderboard_worker(rank, world, out, cfg_d, attn_backend, chunk_size, check
 
 
 def run_leaderboard(out: str, *, backend: str, world: int = 2, config=None, attn_backend: str = "flash_triton",
-                    chunk_size: int = 4096, checkpoint_blocks: bool = True,
+                    chunk_size: int = 4096, checkpoint_blocks: bool | int = True,
                     short_tune: bool = True) -> None:  # fmt: skip
     from cs336_systems.leaderboard import LEADERBOARD_8B
 

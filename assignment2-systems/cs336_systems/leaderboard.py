@@ -59,19 +59,32 @@ def build_model(cfg: LeaderboardConfig, *, device, attn_backend: str, seed: int 
         return TransformerLM(**cfg.model_kwargs(), attn_backend=attn_backend, device=device, dtype=torch.float32)
 
 
-def fsdp_lm_loss(fsdp: FSDP, x: Tensor, y: Tensor, *, checkpoint_blocks: bool = True, chunk_size: int = 4096) -> Tensor:
-    """Mean next-token cross-entropy of the FSDP-wrapped TransformerLM on (x, y), fused LM head, blocks
-    checkpointed. Same function as `cross_entropy(model(x), y)` on the plain model."""
+def _num_checkpointed(checkpoint_blocks: bool | int, num_layers: int) -> int:
+    if checkpoint_blocks is True or checkpoint_blocks is False:
+        return num_layers if checkpoint_blocks else 0
+    if not isinstance(checkpoint_blocks, int) or not 0 <= checkpoint_blocks <= num_layers:
+        raise ConfigError(f"checkpoint_blocks must be a bool or an int in [0, {num_layers}], got {checkpoint_blocks!r}")
+    return checkpoint_blocks
+
+
+def fsdp_lm_loss(
+    fsdp: FSDP, x: Tensor, y: Tensor, *, checkpoint_blocks: bool | int = True, chunk_size: int = 4096
+) -> Tensor:
+    """Mean next-token cross-entropy of the FSDP-wrapped TransformerLM on (x, y), fused LM head. Same function as
+    `cross_entropy(model(x), y)` on the plain model. `checkpoint_blocks`: True = every block checkpointed, False =
+    none, an int k = the first k blocks (the rest keep their activations: less recomputation, more memory)."""
     model = fsdp.module
     if not isinstance(model, TransformerLM):
         raise ConfigError(f"fsdp_lm_loss needs an FSDP-wrapped TransformerLM, got {type(model).__name__}")
     if model.padded_vocab_size != model.vocab_size:
         raise ConfigError("fsdp_lm_loss does not support vocab_pad_multiple")
 
+    n_ckpt = _num_checkpointed(checkpoint_blocks, len(model.layers))
+
     def body() -> Tensor:
         h = model.token_embeddings(x)
-        for layer in model.layers:
-            h = fsdp.checkpoint(layer, h) if checkpoint_blocks else layer(h)
+        for i, layer in enumerate(model.layers):
+            h = fsdp.checkpoint(layer, h) if i < n_ckpt else layer(h)
         h = model.ln_final(h)
         return fused_linear_cross_entropy(h, model.lm_head.weight, y, chunk_size=chunk_size)
 
@@ -87,7 +100,7 @@ class LeaderboardStep:
         *,
         compute_dtype: torch.dtype | None = torch.bfloat16,
         optimizer_factory: Callable | None = None,
-        checkpoint_blocks: bool = True,
+        checkpoint_blocks: bool | int = True,
         chunk_size: int = 4096,
     ):
         self.fsdp = FSDP(model, compute_dtype=compute_dtype)
@@ -96,6 +109,7 @@ class LeaderboardStep:
             fused = all(p.is_cuda for p in params)
             optimizer_factory = lambda ps: torch.optim.AdamW(ps, lr=1e-4, weight_decay=0.01, fused=fused)  # noqa: E731
         self.optimizer = optimizer_factory(params)
+        _num_checkpointed(checkpoint_blocks, len(self.fsdp.module.layers))  # fail here, not in the first step
         self.checkpoint_blocks = checkpoint_blocks
         self.chunk_size = chunk_size
 

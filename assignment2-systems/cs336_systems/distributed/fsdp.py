@@ -20,7 +20,9 @@ of the A1 model) is an ordinary activation and stays until backward. `live_full_
 still allocated after the last forward (0; checked in the tests).
 
 Backward. The all-gather Function's backward reduce-scatters the full weight's gradient asynchronously (an
-Embedding's backward needs no weight). Replicated parameters are all-reduced from post-accumulate-grad hooks.
+Embedding's backward needs no weight); at most `max_inflight_reduce_scatters` (2) stay in flight, older ones are
+waited on (a stream wait) and summed into an fp32 shard buffer, so their full-size gradients are freed during
+backward rather than at the end of the step. Replicated parameters are all-reduced from post-accumulate-grad hooks.
 `finish_gradient_synchronization()` waits, divides by the world size and stores fp32, shard-shaped `.grad`s.
 Tied weights (one parameter in two modules) are one shard; both uses' gradients are summed.
 
@@ -44,6 +46,7 @@ associative); expect differences of ~1e-7 relative per step.
 
 from __future__ import annotations
 
+import collections
 import weakref
 
 import torch
@@ -69,7 +72,7 @@ class _Unit:
         self.shard = shard
         self.rows = rows
         self.shard_rows = shard_rows
-        self.grad_work: list[tuple[torch.Tensor, dist.Work]] = []
+        self.grad_acc: torch.Tensor | None = None  # fp32 sum of this step's reduce-scattered shard grads
 
 
 class _Gather(torch.autograd.Function):
@@ -140,6 +143,9 @@ class FSDP(nn.Module):
         for p in self._replicated:
             if p.requires_grad:
                 p.register_post_accumulate_grad_hook(self._replicated_hook)
+
+        self._rs_inflight: collections.deque[tuple[_Unit, torch.Tensor, dist.Work]] = collections.deque()
+        self.max_inflight_reduce_scatters = 2
 
         self._in_forward = False
         self._recompute: list | None = None  # [segment index, position] while a checkpointed segment recomputes
@@ -230,7 +236,17 @@ class FSDP(nn.Module):
             padded[: unit.rows] = grad_full
             grad_full = padded
         out = grad_full.new_empty((unit.shard_rows, *grad_full.shape[1:]))
-        unit.grad_work.append((out, _reduce_scatter(out, grad_full.contiguous(), async_op=True)))
+        self._rs_inflight.append((unit, out, _reduce_scatter(out, grad_full.contiguous(), async_op=True)))
+        # NCCL keeps an async collective's input alive until `wait()` (torch >= 2.7 stashes it instead of
+        # recordStream). Waiting on older reduce-scatters here (a stream wait, no host sync) frees their full-size
+        # gradients during backward instead of holding every one of them until the end of the step.
+        while len(self._rs_inflight) > self.max_inflight_reduce_scatters:
+            self._complete_reduce_scatter(*self._rs_inflight.popleft())
+
+    def _complete_reduce_scatter(self, unit: _Unit, out: torch.Tensor, work: dist.Work) -> None:
+        work.wait()
+        grad = out if out.dtype == unit.shard.dtype else out.to(unit.shard.dtype)
+        unit.grad_acc = grad if unit.grad_acc is None else unit.grad_acc.add_(grad)
 
     def _replicated_hook(self, p: torch.Tensor) -> None:
         p.grad.div_(self.world_size)
@@ -296,15 +312,12 @@ class FSDP(nn.Module):
     def finish_gradient_synchronization(self) -> None:
         """Wait for all gradient collectives; then every trainable parameter has an fp32, averaged `.grad`."""
         self._drain_gathers()
+        while self._rs_inflight:
+            self._complete_reduce_scatter(*self._rs_inflight.popleft())
         for unit in self._units:
-            if not unit.grad_work:
+            if unit.grad_acc is None:
                 continue
-            total = None
-            for buf, work in unit.grad_work:
-                work.wait()
-                total = buf if total is None else total + buf
-            unit.grad_work.clear()
-            grad = total.div_(self.world_size).to(unit.shard.dtype)
+            grad, unit.grad_acc = unit.grad_acc.div_(self.world_size), None
             unit.shard.grad = grad if unit.shard.grad is None else unit.shard.grad + grad
         for work in self._allreduce_work:
             work.wait()

@@ -20,7 +20,7 @@ def group():
     dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("checkpoint_blocks", [True, False])
+@pytest.mark.parametrize("checkpoint_blocks", [True, False, 1])
 def test_fsdp_loss_and_grads_match_plain_model(group, checkpoint_blocks):
     x, y = make_batches(1)[0]
     plain = make_lm(seed=3)
@@ -28,18 +28,26 @@ def test_fsdp_loss_and_grads_match_plain_model(group, checkpoint_blocks):
     ref_loss = F.cross_entropy(plain(x).reshape(-1, VOCAB), y.reshape(-1))
 
     fsdp = FSDP(make_lm(seed=3))
+    inflight = []
+    original_rs = fsdp._reduce_scatter_grad
+    fsdp._reduce_scatter_grad = lambda u, g: original_rs(u, g) or inflight.append(len(fsdp._rs_inflight))
     gathers = []
     original = fsdp._take_gathered
     fsdp._take_gathered = lambda unit: gathers.append(unit) or original(unit)
     loss = fsdp_lm_loss(fsdp, x, y, checkpoint_blocks=checkpoint_blocks, chunk_size=7)
     n_forward = len(gathers)
-    assert len(fsdp._segments) == (len(fsdp.module.layers) if checkpoint_blocks else 0)
+    n_layers = len(fsdp.module.layers)
+    n_ckpt = n_layers if checkpoint_blocks is True else (0 if checkpoint_blocks is False else checkpoint_blocks)
+    assert len(fsdp._segments) == n_ckpt
     loss.backward()
+    # older reduce-scatters are completed during backward (their full-size inputs freed), not all at the end
+    assert inflight and max(inflight) <= fsdp.max_inflight_reduce_scatters and len(inflight) > 2
     fsdp.finish_gradient_synchronization()
+    assert not fsdp._rs_inflight
     torch.testing.assert_close(loss, ref_loss)
     block_units = sum(len(s) for s in fsdp._segments)
-    if checkpoint_blocks:  # backward recomputes every block, gathering its weights again
-        assert block_units == 7 * len(fsdp.module.layers) and len(gathers) >= n_forward + block_units
+    if n_ckpt:  # backward recomputes every checkpointed block, gathering its weights again
+        assert block_units == 7 * n_ckpt and len(gathers) >= n_forward + block_units
     for (name, p), (_, q) in zip(fsdp.module.named_parameters(), plain.named_parameters(), strict=True):
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-6, msg=name)
     assert fsdp._pending == {}  # nothing prefetched and left hanging
@@ -49,5 +57,8 @@ def test_checkpoint_outside_run_is_an_error(group):
     fsdp = FSDP(make_lm(seed=0))
     with pytest.raises(ConfigError, match="inside FSDP.forward"):
         fsdp.checkpoint(fsdp.module.layers[0], torch.randn(1, 4, 16))
+    with pytest.raises(ConfigError, match="checkpoint_blocks"):
+        fsdp_lm_loss(fsdp, torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 4, dtype=torch.long),
+                     checkpoint_blocks=99)  # fmt: skip
     with pytest.raises(ConfigError, match="TransformerLM"):
         fsdp_lm_loss(FSDP(torch.nn.Linear(2, 2)), torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, 2))

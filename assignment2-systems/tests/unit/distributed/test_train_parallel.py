@@ -3,8 +3,8 @@ single-process training on the same global batch, sharded checkpoints resumed on
 launch, and argument errors.
 
 Ranks are started the way torchrun starts them (RANK / LOCAL_RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT in the
-environment, then `cs336_basics.cli.main(argv)`), on a free port per launch; one test uses torchrun itself, so the
-launcher's own environment (and fresh interpreters) are covered too.
+environment, then `cs336_basics.cli.main(argv)`), joining a rendezvous store served on a kernel-chosen port; one
+test uses torchrun itself, so the launcher's own environment (and fresh interpreters) are covered too.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import sys
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from cs336_basics import serialization as ser
 from cs336_basics.cli import main as cli_main
 from cs336_basics.config import config_from_dict
 from cs336_basics.train import train
-from cs336_systems.distributed import find_free_port
 
 WORLD = 2
 VOCAB = 61  # odd: FSDP pads the embedding / LM head rows
@@ -39,6 +39,7 @@ def _cli_rank(rank: int, world: int, port: int, argv: list[str]) -> None:
         LOCAL_WORLD_SIZE=str(world),
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
+        TORCHELASTIC_USE_AGENT_STORE="True",  # the store is already served (by the launching process, like torchrun)
         OMP_NUM_THREADS="1",
     )
     torch.set_num_threads(1)  # a forked child must not reuse the parent's OpenMP pool
@@ -48,11 +49,16 @@ def _cli_rank(rank: int, world: int, port: int, argv: list[str]) -> None:
 
 
 def launch(argv: list[str], world: int = WORLD) -> None:
-    """Run `cs336-basics <argv>` on `world` local ranks, as torchrun would. The ranks are forked from this (CPU-only)
-    test process, so they start with torch and the packages already imported: seconds instead of a fresh
-    interpreter each (the torchrun test below covers fresh processes)."""
+    """Run `cs336-basics <argv>` on `world` local ranks, as torchrun would: this process serves the rendezvous
+    store on a port the kernel picks (no free-port race) and the ranks join it as clients. The ranks are forked,
+    so they start with torch and the packages already imported: seconds instead of a fresh interpreter each (the
+    torchrun test covers fresh processes)."""
+    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
     method = "spawn" if torch.cuda.is_initialized() else "fork"  # a forked child cannot use the parent's CUDA
-    mp.start_processes(_cli_rank, args=(world, find_free_port(), argv), nprocs=world, join=True, start_method=method)
+    try:
+        mp.start_processes(_cli_rank, args=(world, store.port, argv), nprocs=world, join=True, start_method=method)
+    finally:
+        del store
 
 
 def _values(data_dir, out_dir, **data) -> dict:
@@ -234,8 +240,6 @@ def test_ddp_via_torchrun_resumes_a_single_process_checkpoint_and_matches_it(sin
 def test_fresh_run_on_an_existing_one_rank_group_matches_single_process(parallel, single, data_dir, tmp_path):
     """The from-scratch path of each strategy (wrap, sync, clip, sharded save, export) without spawning: a process
     group that already exists is used as it is (and left alone)."""
-    import torch.distributed as dist
-
     dist.init_process_group("gloo", rank=0, world_size=1, store=dist.HashStore())
     try:
         values = _values(data_dir, tmp_path, batch_size=1)
