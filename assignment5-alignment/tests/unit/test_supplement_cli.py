@@ -161,3 +161,23 @@ def test_eval_cli_and_missing_data(eval_assets, tmp_path, capsys):
     assert _summary(capsys)["task"] == "gsm8k"
     assert main([*base, "--set", 'task.path="/nonexistent.jsonl"']) == 1
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.multigpu
+def test_dpo_reference_on_another_gpu(tmp_path, capsys):
+    policy = save_tiny_basics_policy(tmp_path / "policy")
+    argv = ["-q", "dpo", "--out-dir", str(tmp_path / "runs"), "--device", "cuda:0", "--set", f'model.path="{policy}"']
+    for kv in (
+        "pref_data.synthetic_num_train=8",
+        "pref_data.num_val=4",
+        "dpo.micro_batch_pairs=2",
+        "dpo.gradient_accumulation_steps=2",
+        "dpo.max_steps=2",
+        "dpo.precompute_reference=false",
+        'dpo.reference_device="cuda:1"',
+    ):
+        argv += ["--set", kv]
+    assert main(argv) == 0
+    summary = _summary(capsys)
+    assert summary["initial"]["eval/loss"] == pytest.approx(math.log(2), abs=1e-5)  # same weights on both GPUs
+    assert summary["steps"] == 2
