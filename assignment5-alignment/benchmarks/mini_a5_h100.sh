@@ -2,7 +2,8 @@
 # The H100 learning proof in one call: rollout benchmark (native vs HF generate, same model and batch), then the
 # mini-A5 pipeline (pretrain -> zero-shot -> SFT -> EI -> GRPO -> greedy evals), then packing for $OUT.
 #   bash assignment5-alignment/benchmarks/mini_a5_h100.sh "$OUT" [--set key=value ...]     # from the repo root
-# Env: CONFIG (default configs/mini_a5_h100.toml), DEVICE (cuda), BENCH_ARGS (extra bench flags), PIPE_TIMEOUT (470).
+# Env: CONFIG (default configs/mini_a5_h100.toml), DEVICE (cuda), BENCH_ARGS (extra bench flags), BENCH_DTYPES
+# (float32 bfloat16), PIPE_TIMEOUT (470).
 set -u -o pipefail
 OUT=${1:-/tmp/out}; shift || true
 mkdir -p "$OUT"
@@ -14,8 +15,9 @@ DEVICE=${DEVICE:-cuda}
 BENCH_ARGS=${BENCH_ARGS:---batch 512 --max-tokens 128 --d-model 320 --num-layers 5 --num-heads 5 --vocab 1024}
 date -u +"start %FT%TZ"
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')"
-[ "$DEVICE" = cuda ] && timeout 90 python3 -m pytest tests/unit/test_native_engine.py -q -p no:cacheprovider 2>&1 | tail -3
-for dtype in float32 bfloat16; do
+[ "$DEVICE" = cuda ] && timeout 90 python3 -m pytest tests/unit/test_native_engine.py -q -p no:cacheprovider \
+  --tb=short 2>&1 | tail -40
+for dtype in ${BENCH_DTYPES:-float32 bfloat16}; do
   timeout 120 python3 benchmarks/bench_rollout.py --device "$DEVICE" --dtype $dtype $BENCH_ARGS --repeats 3 \
     --out "$OUT/bench_$dtype.json" --markdown "$OUT/bench.md" 2>&1 | grep -v "^$"
 done

@@ -75,6 +75,7 @@ class StagesConfig:
     ei_eval_every: int = 1
     grpo_eval_every: int = 10
     greedy_eval: bool = True  # after the stages, evaluate every stage's final model at temperature 0 as well
+    base_model: str = ""  # a saved base model directory: skip stage 0 (tokenizer + pretraining) and start from it
     sft_time_budget_s: float = 0.0
     ei_time_budget_s: float = 0.0
     grpo_time_budget_s: float = 0.0
@@ -221,10 +222,16 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     write_json(root / "config.json", config_to_dict(cfg))
     write_json(root / "env.json", env_info())
     t0 = time.perf_counter()
-    (root / "pretrain").mkdir()
-    base_dir = pretrain(cfg, root / "pretrain", device)
-    summary: dict[str, Any] = {"pretrain_s": time.perf_counter() - t0, "base_model": str(base_dir)}
-    summary["pretrain_steps"] = json.loads((root / "pretrain" / "summary.json").read_text())["steps"]
+    if cfg.stages.base_model:
+        base_dir = Path(cfg.stages.base_model)
+        if not (base_dir / "config.json").is_file():
+            raise ConfigError(f"stages.base_model = {str(base_dir)!r} is not a saved model directory")
+        summary: dict[str, Any] = {"pretrain_s": 0.0, "base_model": str(base_dir), "pretrain_steps": 0}
+    else:
+        (root / "pretrain").mkdir()
+        base_dir = pretrain(cfg, root / "pretrain", device)
+        summary = {"pretrain_s": time.perf_counter() - t0, "base_model": str(base_dir)}
+        summary["pretrain_steps"] = json.loads((root / "pretrain" / "summary.json").read_text())["steps"]
     model = ModelConfig(kind="basics", path=str(base_dir), engine="native")
     common = dict(data=cfg.data, sampling=cfg.sampling)
     stages = root / "stages"

@@ -197,8 +197,9 @@ def fit_pairs(run: Run, pairs: list[Pair]) -> list[Pair]:
 
 def encode_pairs(run: Run, examples: list[MathExample]) -> list[Pair]:
     codec = run.engine.codec
-    pairs = [(codec.encode(ex.render(run.protocol)), codec.encode(ex.response or "")) for ex in examples]
-    return fit_pairs(run, pairs)
+    prompts = codec.encode_batch([ex.render(run.protocol) for ex in examples])
+    responses = codec.encode_batch([ex.response or "" for ex in examples])
+    return fit_pairs(run, list(zip(prompts, responses)))
 
 
 def sft_update(

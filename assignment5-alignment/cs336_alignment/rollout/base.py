@@ -72,6 +72,12 @@ class TextCodec:
             return self.tokenizer.encode(text, add_special_tokens=False)
         return self.tokenizer.encode(text)
 
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """`encode` of every text; one parallel call for Hugging Face fast tokenizers."""
+        if self.is_hf and texts:
+            return [list(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+        return [self.encode(t) for t in texts]
+
     def decode(self, ids: Sequence[int]) -> str:
         ids = [i for i in ids if i != self.eos_id]
         if self.is_hf:
@@ -100,12 +106,18 @@ def truncate_at_stop(
         return text, ids, False
     pos, s = min(hits)
     end = pos + len(s)
-    cut_ids = ids
-    for k in range(1, len(ids) + 1):
-        if len(codec.decode(ids[:k])) >= end:
-            cut_ids = ids[:k]
-            break
-    return text[: end if include_stop else pos], cut_ids, True
+    # The shortest prefix whose text reaches `end`: binary search (decoded length grows with the prefix), then a
+    # step back while a shorter prefix still reaches it (a partial UTF-8 sequence can decode to a longer "\ufffd").
+    lo, hi = 1, len(ids)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(codec.decode(ids[:mid])) >= end:
+            hi = mid
+        else:
+            lo = mid + 1
+    while lo > 1 and len(codec.decode(ids[: lo - 1])) >= end:
+        lo -= 1
+    return text[: end if include_stop else pos], ids[:lo], True
 
 
 def per_request_params(params: SamplingParams | Sequence[SamplingParams], num_prompts: int) -> list[SamplingParams]:

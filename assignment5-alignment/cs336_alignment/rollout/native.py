@@ -177,7 +177,9 @@ class NativeEngine:
         self, prompts: Sequence[str] | Sequence[list[int]], params: SamplingParams | Sequence[SamplingParams]
     ) -> list[list[Completion]]:
         per_prompt = per_request_params(params, len(prompts))
-        prompt_ids = [self.codec.encode(p) if isinstance(p, str) else list(p) for p in prompts]
+        texts = [p for p in prompts if isinstance(p, str)]
+        encoded = iter(self.codec.encode_batch(texts))
+        prompt_ids = [next(encoded) if isinstance(p, str) else list(p) for p in prompts]
         rows: list[tuple[int, list[int], SamplingParams, Tensor]] = []
         for i, (ids, p) in enumerate(zip(prompt_ids, per_prompt)):
             if not ids:
