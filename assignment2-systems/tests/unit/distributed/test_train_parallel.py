@@ -184,6 +184,21 @@ def test_fsdp_cli_matches_single_process(single, fsdp_run):
     assert json.loads((fsdp_run / "summary.json").read_text())["step"] == STEPS
 
 
+@pytest.mark.slow
+def test_bucketed_ddp_cli_with_grad_accumulation_matches_single_process(single, data_dir, tmp_path):
+    """DDP from scratch on 2 ranks: 1 sequence per rank x 2 micro-steps (the first under no_sync), several buckets."""
+    cfg = _write_toml(tmp_path / "cfg.toml", _values(data_dir, tmp_path / "runs", batch_size=1))
+    launch(["train", "--config", cfg, "--parallel", "ddp", "--set", "run.ddp_bucket_mb=0.001"])
+    run_dir = _run_dir(tmp_path / "runs")
+    ckpt = run_dir / "ckpt" / "step_00000004"
+    assert (ckpt / "rank_00001.pt").is_file() and ser.read_checkpoint(ckpt)["world_size"] == 2
+    _assert_params_close(_params(ckpt), _params(single / "ckpt" / "step_00000004.pt"), rtol=1e-5, atol=1e-6)
+    a, b = _losses(single), _losses(run_dir)
+    np.testing.assert_allclose([b[s] for s in sorted(a)], [a[s] for s in sorted(a)], rtol=1e-5)
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["tokens"] for r in rows] == [64 * s for s in range(1, STEPS + 1)]  # 4 sequences x 16 tokens per step
+
+
 def _resumable_copy(run_dir, dest, drop: str):
     """A copy of `run_dir` that looks as if it had been killed right after step 2's checkpoint."""
     shutil.copytree(run_dir, dest)
