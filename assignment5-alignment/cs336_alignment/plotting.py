@@ -55,6 +55,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     return written
 
 
+STAGE_COLORS = {"pretrain": "tab:gray", "sft": "tab:blue", "ei": "tab:orange", "grpo": "tab:green"}
 PIPELINE_PANELS = (
     ("eval/answer_accuracy", "validation answer accuracy", ("sft", "ei", "grpo")),
     ("eval/format_accuracy", "validation format accuracy", ("sft", "ei", "grpo")),
@@ -87,7 +88,8 @@ def plot_pipeline(root: str | Path, summary: dict) -> Path | None:
         for stage in stages:
             pts = [(r["step"], r[key]) for r in rows.get(stage, []) if isinstance(r.get(key), int | float)]
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="." if len(pts) < 60 else None, label=stage)
+                marker = "." if len(pts) < 60 else None
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, label=stage, color=STAGE_COLORS[stage])
         ax.set_xlabel("optimizer step (per stage)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -72,16 +72,21 @@ def test_seeded_sampling_is_reproducible_and_n_samples_differ(lm, tok):
 
 def test_min_tokens_suppresses_eos_and_stop_string_truncates(lm, tok):
     eos = tok.eos_token_id
-    with torch.no_grad():  # make EOS overwhelmingly likely: min_tokens must still hold it back
-        lm.lm_head.weight[eos] += 50.0
+
+    def boost_eos(module, inputs, output):  # EOS overwhelmingly likely: min_tokens must still hold it back
+        output = output.clone()
+        output[..., eos] += 50.0
+        return output
+
+    # (Adding to the EOS row of the head weight instead would shift the logit by 50 * sum(h), whose sign varies.)
+    handle = lm.lm_head.register_forward_hook(boost_eos)
     try:
         engine = NativeEngine(lm, tok)
         out = engine.generate(["Hi"], SamplingParams(temperature=1.0, max_tokens=8, min_tokens=3, seed=0))[0][0]
         assert len(out.token_ids) == 4 and out.token_ids[-1] == eos and eos not in out.token_ids[:3]
         assert out.finish_reason == "stop"
     finally:
-        with torch.no_grad():
-            lm.lm_head.weight[eos] -= 50.0
+        handle.remove()
 
 
 def test_stop_string_spanning_tokens(lm, tok):
