@@ -98,6 +98,42 @@ def silu(x: Tensor) -> Tensor:
     return x * torch.sigmoid(x)
 
 
+class _StackedLinearSavingParts(torch.autograd.Function):
+    """x @ cat(weights)ᵀ whose backward keeps the weights themselves, not their concatenation.
+
+    The plain `x @ torch.cat(weights).t()` makes autograd save the concatenated copy until backward: a full copy of
+    those weights per layer. A2's FSDP frees gathered weights right after use and re-gathers them in backward, which
+    only works if autograd saves the gathered tensors themselves; this Function concatenates again in backward.
+    Under autocast the forward matmul runs in the autocast dtype; backward computes in the output gradient's dtype
+    (autograd casts each gradient back to its input's dtype)."""
+
+    @staticmethod
+    def forward(ctx, x, *weights):
+        ctx.save_for_backward(x, *weights)
+        return x @ torch.cat(weights, dim=0).t()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, *weights = ctx.saved_tensors
+        dtype = grad_out.dtype
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = grad_out @ torch.cat([w.to(dtype) for w in weights], dim=0)
+        grads_w = [None] * len(weights)
+        if any(ctx.needs_input_grad[1:]):
+            g_w = grad_out.reshape(-1, grad_out.shape[-1]).t() @ x.reshape(-1, x.shape[-1]).to(dtype)
+            grads_w = list(g_w.split([w.shape[0] for w in weights], dim=0))
+        return grad_x, *grads_w
+
+
+def stacked_linear(x: Tensor, weights: list[Tensor], *, save_parts: bool = False) -> Tensor:
+    """`x @ cat(weights)ᵀ`: several projections of the same input as one GEMM. `save_parts=True` keeps the weights
+    rather than their concatenation for backward (same result; what sharded-weight wrappers such as A2's FSDP need)."""
+    if save_parts and torch.is_grad_enabled():
+        return _StackedLinearSavingParts.apply(x, *weights)
+    return x @ torch.cat(weights, dim=0).t()
+
+
 def default_d_ff(d_model: int, multiple_of: int = 64) -> int:
     """The staff rule for SwiGLU width: floor(8/3·d / 64)·64 (1344 for d = 512, 2048 for d = 768)."""
     return max(multiple_of, int(8 * d_model / 3) // multiple_of * multiple_of)
@@ -107,8 +143,11 @@ class SwiGLU(nn.Module):
     """W2 (SiLU(W1 x) ⊙ W3 x) with w1, w3 (d_ff, d_model) and w2 (d_model, d_ff).
 
     W1 and W3 run as one matmul over their concatenated rows (one GEMM instead of two); the parameters stay separate
-    Linear modules so the state-dict keys are `w1.weight`, `w2.weight`, `w3.weight`.
+    Linear modules so the state-dict keys are `w1.weight`, `w2.weight`, `w3.weight`. `save_weight_parts = True` makes
+    backward keep w1/w3 instead of their concatenation (see `stacked_linear`; A2's FSDP sets it).
     """
+
+    save_weight_parts = False
 
     def __init__(self, d_model: int, d_ff: int, device=None, dtype=None):
         super().__init__()
@@ -120,8 +159,8 @@ class SwiGLU(nn.Module):
         self.w3 = Linear(d_model, d_ff, device=device, dtype=dtype)
 
     def forward(self, x: Float[Tensor, "... d"]) -> Float[Tensor, "... d"]:
-        w13 = torch.cat([self.w1.weight, self.w3.weight], dim=0)
-        gate, up = (x @ w13.t()).split(self.d_ff, dim=-1)
+        h = stacked_linear(x, [self.w1.weight, self.w3.weight], save_parts=self.save_weight_parts)
+        gate, up = h.split(self.d_ff, dim=-1)
         return self.w2(silu(gate) * up)
 
 

@@ -31,6 +31,7 @@ from cs336_basics.layers import (
     SwiGLU,
     default_d_ff,
     silu,
+    stacked_linear,
 )
 from cs336_basics.nn_utils import softmax
 from cs336_basics.pretrained import config_from_object, normalize_config
@@ -136,7 +137,10 @@ class CausalMultiHeadSelfAttention(nn.Module):
     Head h owns rows [h·d_k, (h+1)·d_k) of q/k/v_proj.weight ("(h d)" split). Q, K and V come from one matmul over
     the three weights concatenated at call time (the state dict keeps `q_proj`/`k_proj`/`v_proj`/`output_proj`).
     RoPE: pass `max_seq_len` and `theta` (a table is built) or a shared `positional_encoder`; with neither, no RoPE.
+    `save_weight_parts = True` makes backward keep the three weights instead of their concatenation (A2's FSDP).
     """
+
+    save_weight_parts = False
 
     def __init__(
         self,
@@ -177,8 +181,8 @@ class CausalMultiHeadSelfAttention(nn.Module):
         kv_cache=None,
         attn_mask: Bool[Tensor, "... 1 q k"] | None = None,
     ) -> Float[Tensor, "... T d"]:
-        w_qkv = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight], dim=0)
-        qkv = x @ w_qkv.t()
+        weights = [self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]
+        qkv = stacked_linear(x, weights, save_parts=self.save_weight_parts)
         q, k, v = rearrange(qkv, "... T (three h d) -> three ... h T d", three=3, h=self.num_heads)
         if self.rope is not None:
             positions = token_positions

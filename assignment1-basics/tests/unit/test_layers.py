@@ -137,3 +137,38 @@ def test_silu_function_gradient_matches():
 def test_bad_sizes_raise_config_error(bad):
     with pytest.raises(ConfigError, match="positive integer"):
         Linear(bad, 4)
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_stacked_linear_saving_parts_matches_plain_concatenation(autocast):
+    from cs336_basics.layers import stacked_linear
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, 8, generator=g, requires_grad=True)
+    ws = [torch.randn(r, 8, generator=g, requires_grad=True) for r in (8, 4, 12)]
+    results = []
+    for save_parts in (False, True):
+        saved_shapes = []
+
+        def pack(t, saved_shapes=saved_shapes):
+            saved_shapes.append(tuple(t.shape))
+            return t
+
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                y = stacked_linear(x, ws, save_parts=save_parts)
+        (y.float() * torch.linspace(-1, 1, y.shape[-1])).sum().backward()
+        results.append((y.detach(), x.grad.clone(), [w.grad.clone() for w in ws], saved_shapes))
+        x.grad = None
+        for w in ws:
+            w.grad = None
+    (y0, gx0, gw0, saved0), (y1, gx1, gw1, saved1) = results
+    tol = dict(rtol=2e-2, atol=2e-2) if autocast else dict(rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(y1, y0, **tol)
+    torch.testing.assert_close(gx1, gx0, **tol)
+    for a, b in zip(gw1, gw0, strict=True):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, b, **tol)
+    concatenated = 24 * 8
+    assert concatenated in {math.prod(s) for s in saved0}  # the plain path keeps the (cast) concatenation
+    assert concatenated not in {math.prod(s) for s in saved1} and {(8, 8), (4, 8), (12, 8)} <= set(saved1)

@@ -15,8 +15,9 @@ first forward), so communication overlaps compute and at most two gathered weigh
 
 Freeing. A `saved_tensors_hooks` pair replaces every tensor autograd would save that is (a view of) a gathered
 weight by a recipe (unit, shape, stride, offset), so the full weight dies right after its layer; backward re-gathers
-it on unpack, prefetching the next one. A *copy* made from gathered weights (the fused QKV / w1-w3 concatenations
-of the A1 model) is an ordinary activation and stays until backward. `live_full_weights()` counts gathered weights
+it on unpack, prefetching the next one. A *copy* made from gathered weights would be an ordinary activation and stay
+until backward, so the A1 model's fused QKV / w1-w3 projections are switched to `save_weight_parts` (backward keeps
+the gathered weights, which become recipes, and concatenates again). `live_full_weights()` counts gathered weights
 still allocated after the last forward (0; checked in the tests).
 
 Backward. The all-gather Function's backward reduce-scatters the full weight's gradient asynchronously (an
@@ -33,7 +34,7 @@ Outside `FSDP.forward` (e.g. `fsdp.module(...)` called directly) `module.weight`
 Activation checkpointing. `FSDP.checkpoint(fn, *args)` (inside `run`/`forward`) is non-reentrant
 `torch.utils.checkpoint` whose recomputation in backward gathers the segment's weights again, prefetching along the
 segment and, at its last weight, the first weight of the previous segment. Inside a checkpointed segment autograd
-saves nothing, so the fused QKV / W1-W3 copies mentioned below are not kept either.
+saves nothing.
 
 Mixed precision (`compute_dtype`, e.g. torch.float16): the model behaves like the plain model whose Linear/Embedding
 weights were cast to that dtype (so the whole activation stream is in it; RMSNorm keeps its input dtype), with fp32
@@ -136,6 +137,10 @@ class FSDP(nn.Module):
             sub.__dict__["_fsdp_ref"] = weakref.ref(self)
             self._unit_of[sub] = unit
         self._units = list(units_by_weight.values())
+
+        for sub in module.modules():  # fused projections keep the gathered weights, not a concatenated copy
+            if hasattr(type(sub), "save_weight_parts"):
+                sub.save_weight_parts = True
 
         sharded_ids = {id(u.shard) for u in self._units}
         self._replicated = [p for p in module.parameters() if id(p) not in sharded_ids]

@@ -62,3 +62,26 @@ def test_checkpoint_outside_run_is_an_error(group):
                      checkpoint_blocks=99)  # fmt: skip
     with pytest.raises(ConfigError, match="TransformerLM"):
         fsdp_lm_loss(FSDP(torch.nn.Linear(2, 2)), torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, 2))
+
+
+def test_fused_projections_save_no_concatenated_weight_copy(group):
+    """The A1 model's fused QKV and W1/W3 GEMMs must let autograd keep the gathered weights (which FSDP turns into
+    re-gather recipes), not a concatenated full-size copy that would live until backward."""
+    x, y = make_batches(1)[0]
+    fsdp = FSDP(make_lm(seed=3))
+    kept = []
+    original = fsdp._pack
+
+    def pack(t):
+        out = original(t)
+        if isinstance(out, torch.Tensor):
+            kept.append(tuple(out.shape))
+        return out
+
+    fsdp._pack = pack
+    loss = F.cross_entropy(fsdp(x).reshape(-1, VOCAB), y.reshape(-1))
+    fused_shapes = {(48, 16), (16, 48)}  # 3 x d_model rows of QKV, 2 x d_ff rows of W1/W3 (d_model 16, d_ff 24)
+    assert kept and not fused_shapes & set(kept), kept
+    loss.backward()
+    fsdp.finish_gradient_synchronization()
+    assert all(p.grad is not None for p in fsdp.parameters())
