@@ -8,7 +8,8 @@ How a batch is decoded:
   decode step then has static shapes: it writes one slot for all rows (at an index held in a device tensor) and
   attends over the whole cache under a mask of the slots written so far. On CUDA the decode step (model forward,
   EOS suppression, sampling, bookkeeping) is captured once per batch as a CUDA graph and replayed, which removes the
-  per-step kernel-launch and Python overhead that dominates small models; elsewhere the same step runs eagerly;
+  per-step kernel-launch and Python overhead that dominates small models; eager decoding (CPU, or
+  `cuda_graphs=False`) runs the same step on the filled prefix of the cache only;
 - sampling is inverse-CDF with per-row uniforms drawn up front from each request's own `torch.Generator`, so a
   request with a seed gets the same tokens whatever else is in the batch (up to kernel numerics); temperature 0 is
   argmax; top-p keeps the smallest prefix of the sorted distribution whose mass reaches p;
@@ -152,6 +153,7 @@ class NativeEngine:
         self.sync_every = sync_every
         self.num_generated_tokens = 0
         self.num_graph_batches = 0  # batches decoded through a captured graph (for benchmarks and tests)
+        self.static_eager = False  # eager decoding through the graph's static-shape step (tests compare the two)
         self._finisher_cache: dict[tuple[str, ...], list[bool]] = {}
 
     def _stop_finishers(self, stops: tuple[str, ...]) -> list[bool]:
@@ -216,6 +218,17 @@ class NativeEngine:
         st.cache.slot = slot
         logits = model(st.tokens, positions, kv_cache=st.cache, attn_mask=mask)[:, -1]
         st.cache.slot = None
+        self._sample_into(st, logits, st.step)
+        st.step.add_(1)
+
+    def _decode_step_sliced(self, st: _DecodeState, step: int) -> None:
+        """The same step for eager decoding: attends over the filled prefix of the cache only (less work than the
+        static step, which must read every slot to keep its shapes fixed)."""
+        model = self.model
+        slot = st.prompt_len + step - 1
+        positions = (st.lengths + (step - 1)).clamp_max(model.context_length - 1).unsqueeze(1)
+        st.cache.length, st.cache.slot = slot, None
+        logits = model(st.tokens, positions, kv_cache=st.cache, attn_mask=st.valid[:, None, None, : slot + 1])[:, -1]
         self._sample_into(st, logits, st.step)
         st.step.add_(1)
 
@@ -330,8 +343,10 @@ class NativeEngine:
             for _ in range(min(self.sync_every, new_len - done)):
                 if graph is not None:
                     graph.replay()
-                else:
+                elif self.static_eager:
                     self._decode_step(st)
+                else:
+                    self._decode_step_sliced(st, done)
                 done += 1
 
         completions = []
