@@ -21,7 +21,7 @@ the gathered weights, which become recipes, and concatenates again). `live_full_
 still allocated after the last forward (0; checked in the tests).
 
 Backward. The all-gather Function's backward reduce-scatters the full weight's gradient asynchronously (an
-Embedding's backward needs no weight); at most `max_inflight_reduce_scatters` (2) stay in flight, older ones are
+Embedding's backward needs no weight); at most `max_inflight_reduce_scatters` (16) stay in flight, older ones are
 waited on (a stream wait) and summed into an fp32 shard buffer, so their full-size gradients are freed during
 backward rather than at the end of the step. Replicated parameters are all-reduced from post-accumulate-grad hooks.
 `finish_gradient_synchronization()` waits, divides by the world size and stores fp32, shard-shaped `.grad`s.
@@ -150,7 +150,7 @@ class FSDP(nn.Module):
                 p.register_post_accumulate_grad_hook(self._replicated_hook)
 
         self._rs_inflight: collections.deque[tuple[_Unit, torch.Tensor, dist.Work]] = collections.deque()
-        self.max_inflight_reduce_scatters = 2
+        self.max_inflight_reduce_scatters = 16  # ~two transformer blocks' weights
 
         self._in_forward = False
         self._recompute: list | None = None  # [segment index, position] while a checkpointed segment recomputes

@@ -28,6 +28,7 @@ def test_fsdp_loss_and_grads_match_plain_model(group, checkpoint_blocks):
     ref_loss = F.cross_entropy(plain(x).reshape(-1, VOCAB), y.reshape(-1))
 
     fsdp = FSDP(make_lm(seed=3))
+    fsdp.max_inflight_reduce_scatters = 2  # fewer than the model's weights, so the bound is exercised
     inflight = []
     original_rs = fsdp._reduce_scatter_grad
     fsdp._reduce_scatter_grad = lambda u, g: original_rs(u, g) or inflight.append(len(fsdp._rs_inflight))
