@@ -104,6 +104,15 @@ def test_triton_kernels_under_interpreter():
         "o = F.apply(q, q, q, True)\n"
         "torch.testing.assert_close(o, __import__('cs336_systems.flash_attention', fromlist=['x'])"
         ".reference_attention(q, q, q, True)[0], atol=1e-4, rtol=1e-4)\n"
+        "# the model backend inside torch.compile: a graph break around the kernels, same values and gradients\n"
+        "from cs336_systems.attention_backends import flash_triton_backend\n"
+        "q, k, v = [torch.randn(1, 2, 32, 16, requires_grad=True) for _ in range(3)]\n"
+        "f = torch.compile(lambda q, k, v: flash_triton_backend(q, k, v, True) * 2)\n"
+        "f(q, k, v).sum().backward()\n"
+        "g = [t.grad.clone() for t in (q, k, v)]\n"
+        "for t in (q, k, v): t.grad = None\n"
+        "(torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True) * 2).sum().backward()\n"
+        "for a, t in zip(g, (q, k, v)): torch.testing.assert_close(a, t.grad, atol=1e-4, rtol=1e-4)\n"
     )
     env = dict(os.environ, TRITON_INTERPRET="1", OMP_NUM_THREADS="1")
     proc = subprocess.run(
