@@ -122,6 +122,15 @@ class _DecodeState:
     use_top_p: bool
 
 
+def _last_position_logits(model, ids, positions, cache, mask):
+    """Prefill logits of the last prompt position only: the LM head runs on one position per row instead of all
+    of them (a (batch x prompt x vocab) tensor that reaches gigabytes for long prompts and large vocabularies)."""
+    if hasattr(model, "hidden_states") and hasattr(model, "lm_head"):
+        h = model.hidden_states(ids, positions, kv_cache=cache, attn_mask=mask)[:, -1]
+        return model.lm_head(h)[..., : model.vocab_size]
+    return model(ids, positions, kv_cache=cache, attn_mask=mask)[:, -1]
+
+
 class NativeEngine:
     """Rollouts from an assignment-1 `TransformerLM` with a static KV cache.
 
@@ -309,7 +318,7 @@ class NativeEngine:
         eye = torch.eye(prompt_len, dtype=torch.bool, device=device)
         prefill_mask = (causal & valid[:, None, :prompt_len]) | eye  # (B, q, k)
         cache.length, cache.slot = 0, None
-        logits = model(ids, positions, kv_cache=cache, attn_mask=prefill_mask.unsqueeze(1))[:, -1]
+        logits = _last_position_logits(model, ids, positions, cache, prefill_mask.unsqueeze(1))
         self._sample_into(st, logits, torch.zeros(1, dtype=torch.long, device=device))
 
         max_stop = max((len(s) for r in rows for s in r[2].stop), default=0)
