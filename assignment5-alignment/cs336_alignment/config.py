@@ -285,8 +285,19 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     return value
 
 
-def build_dataclass(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
-    """Instantiate a (nested) config dataclass from a plain dict, refusing unknown keys and wrong types."""
+def _dataclass_default(field: dataclasses.Field, annotation: type) -> Any:
+    """The field's own default instance when it differs from `annotation()` (a factory such as
+    `lambda: OptimConfig(lr=3e-4)`), else None: build from the nested class's defaults."""
+    factory = field.default_factory
+    if factory is not dataclasses.MISSING and factory is not annotation:
+        return factory()
+    return field.default if dataclasses.is_dataclass(field.default) else None
+
+
+def build_dataclass(cls: type, values: dict[str, Any], prefix: str = "", base: Any = None) -> Any:
+    """Instantiate a (nested) config dataclass from a plain dict, refusing unknown keys and wrong types. A partial
+    table for a nested dataclass field starts from that field's own default (e.g. a `default_factory` with other
+    values than the nested class's defaults), and `base`, when given, supplies the values of keys not in `values`."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
@@ -298,11 +309,12 @@ def build_dataclass(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
         if dataclasses.is_dataclass(annotation):
             if not isinstance(value, dict):
                 raise ConfigError(f"{prefix}{key} must be a table, got {value!r}")
-            kwargs[key] = build_dataclass(annotation, value, f"{prefix}{key}.")
+            sub_base = getattr(base, key) if base is not None else _dataclass_default(fields[key], annotation)
+            kwargs[key] = build_dataclass(annotation, value, f"{prefix}{key}.", base=sub_base)
         else:
             kwargs[key] = _coerce(prefix + key, value, annotation)
     try:
-        return cls(**kwargs)
+        return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"bad config for {cls.__name__}: {exc}") from exc
 

@@ -43,3 +43,17 @@ def test_grpo_derived_quantities_and_checks():
         GRPOConfig(epochs_per_rollout_batch=2)
     with pytest.raises(ConfigError, match="loss_type"):
         GRPOConfig(loss_type="ppo")
+
+
+def test_partial_table_keeps_the_fields_own_default_factory():
+    """A table given in part (file or --set) starts from the parent's default for that field, not from the nested
+    class's defaults: mini-a5's `grpo_optim` defaults to lr 3e-5, which must survive `--set grpo_optim.grad_clip=2`."""
+    from cs336_alignment.config import OptimConfig
+    from cs336_alignment.pipeline import PipelineConfig
+
+    default = PipelineConfig()
+    assert default.grpo_optim.lr != OptimConfig().lr  # the factory really differs from the class default
+    cfg = load_config(PipelineConfig, None, ["grpo_optim.grad_clip=2.0"])
+    assert cfg.grpo_optim.grad_clip == 2.0
+    assert cfg.grpo_optim.lr == default.grpo_optim.lr
+    assert cfg.sft_optim == default.sft_optim
