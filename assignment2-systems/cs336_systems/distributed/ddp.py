@@ -73,7 +73,18 @@ class _DDPBase(nn.Module):
         self.module = module
         self.world_size = dist.get_world_size()
         self._sync_enabled = True
+        self._hook_handles: list = []
         broadcast_module_state(module)
+
+    def _register_hook(self, p: nn.Parameter) -> None:
+        self._hook_handles.append(p.register_post_accumulate_grad_hook(self._hook))
+
+    def close(self) -> None:
+        """Remove the gradient hooks. The hooks live on the parameters and point back at this container, so without
+        this a dropped container (and anything it holds) stays alive as long as the model's parameters do."""
+        for handle in self._hook_handles:
+            handle.remove()
+        self._hook_handles.clear()
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)
@@ -97,7 +108,7 @@ class DDP(_DDPBase):
         self._handles: list[dist.Work] = []
         for p in module.parameters():  # de-duplicated: a tied weight is hooked once
             if p.requires_grad:  # hooking a frozen tensor raises
-                p.register_post_accumulate_grad_hook(self._hook)
+                self._register_hook(p)
 
     def _hook(self, p: torch.Tensor) -> None:
         if not self._sync_enabled:
@@ -145,7 +156,7 @@ class BucketedDDP(_DDPBase):
             self.buckets.append(_Bucket(current))
         self._bucket_of = {id(p): b for b in self.buckets for p in b.params}
         for p in trainable:
-            p.register_post_accumulate_grad_hook(self._hook)
+            self._register_hook(p)
 
     def _hook(self, p: torch.Tensor) -> None:
         if not self._sync_enabled:

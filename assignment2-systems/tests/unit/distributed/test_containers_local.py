@@ -72,3 +72,22 @@ def test_spawn_rejects_bad_arguments():
         spawn(print, 0)
     with pytest.raises(ConfigError, match="backend"):
         spawn(print, 1, backend="mpi")
+
+
+@pytest.mark.parametrize("cls", [DDP, BucketedDDP])
+def test_close_removes_hooks_so_a_dropped_container_is_freed(group, cls):
+    import gc
+    import weakref
+
+    model = make_toy(0)
+    x, y = make_batches(1)[0]
+    ddp = cls(model)
+    ref = weakref.ref(ddp)
+    del ddp
+    gc.collect()
+    assert ref() is not None  # the parameters' hooks keep an unclosed container alive
+    ref().close()
+    gc.collect()
+    assert ref() is None
+    lm_loss(model(x), y).backward()  # the model trains on without the container's hooks
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
