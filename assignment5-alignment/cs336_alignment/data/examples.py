@@ -41,7 +41,8 @@ def gsm8k_example(row: dict) -> MathExample:
     return MathExample(row["question"], answer, r1_zero_response(reasoning, answer))
 
 
-def _read_jsonl(path: str | Path) -> list[dict]:
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Rows of a JSON-lines file (blank lines skipped); a missing file or a bad line is an AlignmentError."""
     path = Path(path)
     if not path.is_file():
         raise AlignmentError(f"data file not found: {path}")
@@ -63,7 +64,7 @@ def load_examples(
     response_key: str = "response",
 ) -> list[MathExample]:
     """Read `gsm8k` or generic `jsonl` rows (field names configurable: MATH copies differ)."""
-    rows = _read_jsonl(path)
+    rows = read_jsonl(path)
     if fmt == "gsm8k":
         return [gsm8k_example(r) for r in rows]
     if fmt != "jsonl":

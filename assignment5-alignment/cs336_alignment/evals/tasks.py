@@ -13,7 +13,6 @@ ends at EOS) and `zero_shot` in the supplement's system prompt (base models; gen
 """
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cs336_alignment.data.examples import read_jsonl
 from cs336_alignment.errors import AlignmentError
 from cs336_alignment.evals.parsers import parse_gsm8k_response, parse_mmlu_response
 from cs336_alignment.instruct.packed import format_alpaca
@@ -90,19 +90,6 @@ def load_mmlu(path: Path) -> list[EvalExample]:
     return out
 
 
-def _jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise AlignmentError(f"data file not found: {path}")
-    rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise AlignmentError(f"{path}:{lineno} is not valid JSON: {exc}") from exc
-    return rows
-
-
 def gsm8k_gold(answer: str) -> str:
     if "####" not in answer:
         raise AlignmentError(f"GSM8K answer lacks '#### N': {answer[-80:]!r}")
@@ -111,7 +98,7 @@ def gsm8k_gold(answer: str) -> str:
 
 def load_gsm8k(path: Path) -> list[EvalExample]:
     out = []
-    for i, r in enumerate(_jsonl(path)):
+    for i, r in enumerate(read_jsonl(path)):
         if "question" not in r or "answer" not in r:
             raise AlignmentError(f"{path} row {i} needs 'question' and 'answer'; keys: {sorted(r)}")
         out.append(EvalExample(f"{r['question']}\nAnswer:", gsm8k_gold(r["answer"]), {"question": r["question"]}))
@@ -120,7 +107,7 @@ def load_gsm8k(path: Path) -> list[EvalExample]:
 
 def load_alpaca_eval(path: Path) -> list[EvalExample]:
     out = []
-    for i, r in enumerate(_jsonl(path)):
+    for i, r in enumerate(read_jsonl(path)):
         if "instruction" not in r:
             raise AlignmentError(f"{path} row {i} needs 'instruction'; keys: {sorted(r)}")
         meta = {
