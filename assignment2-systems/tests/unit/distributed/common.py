@@ -14,6 +14,22 @@ CHILD_ENV = {"OMP_NUM_THREADS": "1"}
 VOCAB, CONTEXT = 37, 8  # 37 rows do not divide by 2: exercises FSDP padding
 
 
+def settled_live_full_weights(fsdp, timeout_s: float = 2.0) -> int:
+    """`fsdp.live_full_weights()` once gloo has let go: its worker thread can drop its reference to an async
+    all-gather's output a moment after `wait()` returns (measured: 2 of 150 forwards right away, 0 after 50 ms),
+    so a weight freed by us may still look alive for a few milliseconds. A real leak stays alive past the timeout."""
+    import gc
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        gc.collect()
+        live = fsdp.live_full_weights()
+        if live == 0 or time.monotonic() > deadline:
+            return live
+        time.sleep(0.01)
+
+
 def run_spawned(fn, *args) -> None:
     spawn(fn, WORLD, *args, backend="gloo", env=CHILD_ENV)
 

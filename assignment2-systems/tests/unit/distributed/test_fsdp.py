@@ -5,15 +5,20 @@ One spawned run (module fixture) trains every configuration; the tests then chec
 
 from __future__ import annotations
 
-import gc
-
 import pytest
 import torch
 import torch.distributed as dist
 
 from cs336_basics.model import Embedding, Linear
 from cs336_systems.distributed import FSDP
-from tests.unit.distributed.common import lm_loss, local_slice, make_batches, make_lm, run_spawned
+from tests.unit.distributed.common import (
+    lm_loss,
+    local_slice,
+    make_batches,
+    make_lm,
+    run_spawned,
+    settled_live_full_weights,
+)
 
 STEPS = 3
 LR = 0.5
@@ -33,8 +38,7 @@ def _train_fsdp(rank: int, world: int, name: str, out_dir: str) -> None:
         opt.zero_grad(set_to_none=True)
         loss = lm_loss(fsdp(local_slice(x, rank)), local_slice(y, rank))
         # Autograd keeps no gathered full weight alive between forward and backward (re-gathered there instead).
-        gc.collect()
-        assert fsdp.live_full_weights() == 0, (name, step, fsdp.live_full_weights())
+        assert settled_live_full_weights(fsdp) == 0, (name, step, fsdp.live_full_weights())
         loss.backward()
         fsdp.finish_gradient_synchronization()
         for n, p in model.named_parameters():

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from cs336_systems.leaderboard import LeaderboardConfig, LeaderboardStep, build_model
-from tests.unit.distributed.common import local_slice, run_spawned
+from tests.unit.distributed.common import local_slice, run_spawned, settled_live_full_weights
 
 CFG = LeaderboardConfig(vocab_size=37, context_length=16, d_model=32, d_ff=48, num_layers=3, num_heads=2, batch_size=4)
 STEPS = 3
@@ -39,7 +39,7 @@ def _train(rank: int, out_dir: str, checkpoint_blocks: bool) -> None:
     for i in range(STEPS):
         loss = step(local_slice(xs[i], rank), local_slice(ys[i], rank))
         losses.append(loss.clone())
-    assert step.fsdp.live_full_weights() == 0
+    assert settled_live_full_weights(step.fsdp) == 0
     torch.save(
         {"params": step.fsdp.gather_full_params(), "losses": torch.stack(losses)},
         f"{out_dir}/ckpt{int(checkpoint_blocks)}_r{rank}.pt",
