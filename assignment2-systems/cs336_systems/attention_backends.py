@@ -7,6 +7,8 @@ same as ours when n_queries == n_keys; other shapes (KV-cache decoding) fall bac
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -27,24 +29,19 @@ def _common_dtype(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tens
     return q, k.to(q.dtype), v.to(q.dtype)
 
 
-_triton_apply = None
-
-
-def _flash_triton_apply(q: Tensor, k: Tensor, v: Tensor, is_causal: bool) -> Tensor:
-    # Runs eagerly inside compiled models (a graph break): torch 2.11's dynamo fails to trace the kernel launcher
-    # (lazy import, autotune lookup); the kernels are compiled by Triton either way. Wrapped on first use, since
-    # `torch.compiler.disable` imports dynamo (and with it Triton), which `import cs336_systems` must not do.
-    global _triton_apply
-    if _triton_apply is None:
-        fn = get_flash_attention_triton().apply
-        _triton_apply = torch.compiler.disable(lambda q, k, v, is_causal: fn(q, k, v, is_causal))
-    return _triton_apply(q, k, v, is_causal)
+@functools.cache
+def _flash_triton_apply():
+    """The Triton Function's `apply`, run eagerly inside compiled models (a graph break): torch 2.11's dynamo fails to
+    trace the kernel launcher (lazy import, autotune lookup); the kernels are compiled by Triton either way. Built
+    on first use, since `torch.compiler.disable` imports dynamo (and with it Triton), which `import cs336_systems`
+    must not do."""
+    return torch.compiler.disable(get_flash_attention_triton().apply)
 
 
 def flash_triton_backend(q: Tensor, k: Tensor, v: Tensor, is_causal: bool) -> Tensor:
     if is_causal and q.shape[-2] != k.shape[-2]:
         return _fallback(q, k, v)
-    return _flash_triton_apply(*_common_dtype(q, k, v), is_causal)
+    return _flash_triton_apply()(*_common_dtype(q, k, v), is_causal)
 
 
 def flash_torch_backend(q: Tensor, k: Tensor, v: Tensor, is_causal: bool) -> Tensor:

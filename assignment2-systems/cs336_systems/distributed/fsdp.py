@@ -145,9 +145,9 @@ class FSDP(nn.Module):
         sharded_ids = {id(u.shard) for u in self._units}
         self._replicated = [p for p in module.parameters() if id(p) not in sharded_ids]
         self._allreduce_work: list[dist.Work] = []
-        for p in self._replicated:
-            if p.requires_grad:
-                p.register_post_accumulate_grad_hook(self._replicated_hook)
+        self._hook_handles = [
+            p.register_post_accumulate_grad_hook(self._replicated_hook) for p in self._replicated if p.requires_grad
+        ]
 
         self._rs_inflight: collections.deque[tuple[_Unit, torch.Tensor, dist.Work]] = collections.deque()
         self.max_inflight_reduce_scatters = 16  # ~two transformer blocks' weights
@@ -308,6 +308,13 @@ class FSDP(nn.Module):
                 self._recompute = prev
 
         return torch.utils.checkpoint.checkpoint(segment, *args, use_reentrant=False)
+
+    def close(self) -> None:
+        """Remove the replicated parameters' gradient hooks (they point back at this container, so without this a
+        dropped FSDP stays alive as long as the model's parameters do)."""
+        for handle in self._hook_handles:
+            handle.remove()
+        self._hook_handles.clear()
 
     def live_full_weights(self) -> int:
         """How many full weights gathered by the last forward are still allocated (memory check for tests;

@@ -74,7 +74,7 @@ def test_spawn_rejects_bad_arguments():
         spawn(print, 1, backend="mpi")
 
 
-@pytest.mark.parametrize("cls", [DDP, BucketedDDP])
+@pytest.mark.parametrize("cls", [DDP, BucketedDDP, FSDP])
 def test_close_removes_hooks_so_a_dropped_container_is_freed(group, cls):
     import gc
     import weakref
