@@ -149,3 +149,28 @@ def test_triton_gpu_long_causal_bf16(d):
         pytest.skip("needs CUDA")
     cls = adapters.get_flashattention_autograd_function_triton()
     check_against_reference(cls, (1, 2, 4096, d), 4096, True, torch.bfloat16, "cuda", 3e-2, 5e-2)
+
+
+def test_triton_tile_tables_fit_the_kernels():
+    """Every listed tile must satisfy the causal kernels' static asserts (forward/dQ: BLOCK_M % BLOCK_N == 0; dK/dV:
+    BLOCK_N % BLOCK_M == 0) and stay within the 256-row tiles the EVEN_* flags assume."""
+    pytest.importorskip("triton")
+    from cs336_systems.kernels import flash_triton as ft
+
+    tiles = [(name, t) for name, per_d in ft.TUNED.items() for ts in per_d.values() for t in ts]
+    tiles += [(name, t) for name, ts in ft.TUNED_FP32.items() for t in ts]
+    for name, t in tiles:
+        assert max(t.bm, t.bn) <= ft.MAX_BLOCK, (name, t)
+        assert (t.bn % t.bm if name == "dkdv" else t.bm % t.bn) == 0, (name, t)
+    assert ft._candidates("fwd", 128, fp32=True) == ft.TUNED_FP32["fwd"]
+    assert ft._candidates("dq", 48, fp32=False) == ft.TUNED["dq"][64]  # unknown padded dims use d=64's list
+
+
+def test_tma_strides_make_unit_dims_dense():
+    pytest.importorskip("triton")
+    from cs336_systems.kernels.flash_triton import _tma_strides
+
+    x = torch.empty(2, 24, 4, 16).transpose(1, 2)  # (B, H, N, d) view of a (B, N, H, d) buffer
+    assert _tma_strides(x) == list(x.stride())
+    y = torch.empty(1, 24, 16).unsqueeze(1)  # unit batch and head dims: any stride torch gave them is replaced
+    assert _tma_strides(y) == [24 * 16, 24 * 16, 16, 1]
