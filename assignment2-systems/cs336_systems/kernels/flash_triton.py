@@ -76,6 +76,23 @@ def _load_tile(
     return t
 
 
+@triton.jit
+def _program(H, LONGEST_FIRST: tl.constexpr):
+    """(tile index on the launch's first axis, b, h) of this program. LONGEST_FIRST reverses the tile order."""
+    if LONGEST_FIRST:
+        pid = tl.num_programs(0) - 1 - tl.program_id(0)
+    else:
+        pid = tl.program_id(0)
+    bh = tl.program_id(1)
+    return pid, bh // H, bh % H
+
+
+@triton.jit
+def _slice(ptr, b, h, stride_b, stride_h):
+    """Pointer to the (b, h) slice of a (B, H, ...) tensor, with 64-bit offsets."""
+    return ptr + b.to(tl.int64) * stride_b + h.to(tl.int64) * stride_h
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Forward
 
@@ -127,27 +144,14 @@ def _flash_fwd_kernel(
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
     tl.static_assert(BLOCK_M % BLOCK_N == 0 or not IS_CAUSAL, "causal tiles need BLOCK_M % BLOCK_N == 0")
-    if IS_CAUSAL:  # longest query tiles first
-        pid_m = tl.num_programs(0) - 1 - tl.program_id(0)
-    else:
-        pid_m = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = bh // H
-    h = bh % H
-    b64 = b.to(tl.int64)
-    h64 = h.to(tl.int64)
+    pid_m, b, h = _program(H, IS_CAUSAL)  # causal: longest query tiles first
     start_m = pid_m * BLOCK_M
     offs_m = start_m + tl.arange(0, BLOCK_M)
     offs_n = tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, D_PAD)
-    if TMA:
-        q_src = Q
-        k_src = K
-        v_src = V
-    else:
-        q_src = Q + b64 * stride_qb + h64 * stride_qh
-        k_src = K + b64 * stride_kb + h64 * stride_kh
-        v_src = V + b64 * stride_vb + h64 * stride_vh
+    q_src = Q if TMA else _slice(Q, b, h, stride_qb, stride_qh)  # descriptors take (b, h) coordinates instead
+    k_src = K if TMA else _slice(K, b, h, stride_kb, stride_kh)
+    v_src = V if TMA else _slice(V, b, h, stride_vb, stride_vh)
     q = _load_tile(q_src, b, h, start_m, tl.arange(0, BLOCK_M), offs_d, stride_qq, stride_qd, N_QUERIES,
                    D, BLOCK_M, D_PAD, not EVEN_Q, EVEN_D, TMA)  # fmt: skip
 
@@ -174,8 +178,8 @@ def _flash_fwd_kernel(
 
     acc = acc / l_i[:, None]
     lse = (m_i + tl.math.log2(l_i)) * 0.6931471805599453  # back to natural log
-    o_ptrs = O_ptr + b64 * stride_ob + h64 * stride_oh + offs_m[:, None] * stride_oq + offs_d[None, :] * stride_od
-    l_ptrs = L_ptr + b64 * stride_lb + h64 * stride_lh + offs_m * stride_lq
+    o_ptrs = _slice(O_ptr, b, h, stride_ob, stride_oh) + offs_m[:, None] * stride_oq + offs_d[None, :] * stride_od
+    l_ptrs = _slice(L_ptr, b, h, stride_lb, stride_lh) + offs_m * stride_lq
     if EVEN_Q and EVEN_D:
         tl.store(o_ptrs, acc.to(O_ptr.dtype.element_ty))
     else:
@@ -233,42 +237,28 @@ def _flash_bwd_dq_kernel(
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
     tl.static_assert(BLOCK_M % BLOCK_N == 0 or not IS_CAUSAL, "causal tiles need BLOCK_M % BLOCK_N == 0")
-    if IS_CAUSAL:  # longest query tiles first
-        pid_m = tl.num_programs(0) - 1 - tl.program_id(0)
-    else:
-        pid_m = tl.program_id(0)
-    bh = tl.program_id(1)
-    b = bh // H
-    h = bh % H
-    b64 = b.to(tl.int64)
-    h64 = h.to(tl.int64)
+    pid_m, b, h = _program(H, IS_CAUSAL)  # causal: longest query tiles first
     start_m = pid_m * BLOCK_M
     offs_m = start_m + tl.arange(0, BLOCK_M)
     offs_n = tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, D_PAD)
-    if TMA:
-        q_src = Q
-        do_src = DO
-        k_src = K
-        v_src = V
-    else:
-        q_src = Q + b64 * stride_qb + h64 * stride_qh
-        do_src = DO + b64 * stride_dob + h64 * stride_doh
-        k_src = K + b64 * stride_kb + h64 * stride_kh
-        v_src = V + b64 * stride_vb + h64 * stride_vh
+    q_src = Q if TMA else _slice(Q, b, h, stride_qb, stride_qh)  # descriptors take (b, h) coordinates instead
+    do_src = DO if TMA else _slice(DO, b, h, stride_dob, stride_doh)
+    k_src = K if TMA else _slice(K, b, h, stride_kb, stride_kh)
+    v_src = V if TMA else _slice(V, b, h, stride_vb, stride_vh)
     q = _load_tile(q_src, b, h, start_m, tl.arange(0, BLOCK_M), offs_d, stride_qq, stride_qd, N_QUERIES,
                    D, BLOCK_M, D_PAD, not EVEN_Q, EVEN_D, TMA)  # fmt: skip
     do = _load_tile(do_src, b, h, start_m, tl.arange(0, BLOCK_M), offs_d, stride_doq, stride_dod, N_QUERIES,
                     D, BLOCK_M, D_PAD, not EVEN_Q, EVEN_D, TMA)  # fmt: skip
     # D = rowsum(dO ∘ O) for these rows, in fp32; the dK/dV kernel (launched next) reads it back.
-    o_ptrs = O_ptr + b64 * stride_ob + h64 * stride_oh + offs_m[:, None] * stride_oq + offs_d[None, :] * stride_od
+    o_ptrs = _slice(O_ptr, b, h, stride_ob, stride_oh) + offs_m[:, None] * stride_oq + offs_d[None, :] * stride_od
     if EVEN_Q and EVEN_D:
         o = tl.load(o_ptrs)
     else:
         o = tl.load(o_ptrs, mask=(offs_m[:, None] < N_QUERIES) & (offs_d[None, :] < D), other=0.0)
     delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), 1)
-    l_ptrs = L_ptr + b64 * stride_lb + h64 * stride_lh + offs_m * stride_lq
-    dd_ptrs = DD_ptr + b64 * stride_db + h64 * stride_dh + offs_m * stride_dq
+    l_ptrs = _slice(L_ptr, b, h, stride_lb, stride_lh) + offs_m * stride_lq
+    dd_ptrs = _slice(DD_ptr, b, h, stride_db, stride_dh) + offs_m * stride_dq
     if EVEN_Q:
         lse2 = tl.load(l_ptrs) * 1.4426950408889634
         tl.store(dd_ptrs, delta)
@@ -293,7 +283,7 @@ def _flash_bwd_dq_kernel(
         offs_d, lo_band, hi_band, N_KEYS, qk_scale, D, D_PAD, BLOCK_N, True, IS_CAUSAL, EVEN_D, TMA,
     )  # fmt: skip
     dq = dq * scale
-    dq_ptrs = DQ_ptr + b64 * stride_dqb + h64 * stride_dqh + offs_m[:, None] * stride_dqq + offs_d[None, :] * stride_dqd
+    dq_ptrs = _slice(DQ_ptr, b, h, stride_dqb, stride_dqh) + offs_m[:, None] * stride_dqq + offs_d[None, :] * stride_dqd
     if EVEN_Q and EVEN_D:
         tl.store(dq_ptrs, dq.to(DQ_ptr.dtype.element_ty))
     else:
@@ -351,26 +341,15 @@ def _flash_bwd_dkdv_kernel(
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
     tl.static_assert(BLOCK_N % BLOCK_M == 0 or not IS_CAUSAL, "causal tiles need BLOCK_N % BLOCK_M == 0")
-    pid_n = tl.program_id(0)  # causal: the first key tiles see the most queries and are launched first
-    bh = tl.program_id(1)
-    b = bh // H
-    h = bh % H
-    b64 = b.to(tl.int64)
-    h64 = h.to(tl.int64)
+    pid_n, b, h = _program(H, False)  # causal: the first key tiles see the most queries and come first already
     start_n = pid_n * BLOCK_N
     offs_n = start_n + tl.arange(0, BLOCK_N)
     offs_m = tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, D_PAD)
-    if TMA:
-        q_src = Q
-        do_src = DO
-        k_src = K
-        v_src = V
-    else:
-        q_src = Q + b64 * stride_qb + h64 * stride_qh
-        do_src = DO + b64 * stride_dob + h64 * stride_doh
-        k_src = K + b64 * stride_kb + h64 * stride_kh
-        v_src = V + b64 * stride_vb + h64 * stride_vh
+    q_src = Q if TMA else _slice(Q, b, h, stride_qb, stride_qh)  # descriptors take (b, h) coordinates instead
+    do_src = DO if TMA else _slice(DO, b, h, stride_dob, stride_doh)
+    k_src = K if TMA else _slice(K, b, h, stride_kb, stride_kh)
+    v_src = V if TMA else _slice(V, b, h, stride_vb, stride_vh)
     k = _load_tile(k_src, b, h, start_n, tl.arange(0, BLOCK_N), offs_d, stride_kk, stride_kd, N_KEYS,
                    D, BLOCK_N, D_PAD, not EVEN_K, EVEN_D, TMA)  # fmt: skip
     v = _load_tile(v_src, b, h, start_n, tl.arange(0, BLOCK_N), offs_d, stride_vk, stride_vd, N_KEYS,
@@ -379,8 +358,8 @@ def _flash_bwd_dkdv_kernel(
     dv = tl.zeros([BLOCK_N, D_PAD], dtype=tl.float32)
     qk_scale = scale * 1.4426950408889634
 
-    l_ptrs = L_ptr + b64 * stride_lb + h64 * stride_lh
-    dd_ptrs = DD_ptr + b64 * stride_db + h64 * stride_dh
+    l_ptrs = _slice(L_ptr, b, h, stride_lb, stride_lh)
+    dd_ptrs = _slice(DD_ptr, b, h, stride_db, stride_dh)
     if IS_CAUSAL:
         # Query tiles in [start_n, start_n + BLOCK_N) straddle the diagonal (masked); later ones are fully visible.
         band_hi = tl.minimum(start_n + BLOCK_N, N_QUERIES)
@@ -402,8 +381,8 @@ def _flash_bwd_dkdv_kernel(
         )  # fmt: skip
     dk = dk * scale
     kv_mask = (offs_n[:, None] < N_KEYS) & (offs_d[None, :] < D)
-    dk_ptrs = DK_ptr + b64 * stride_dkb + h64 * stride_dkh + offs_n[:, None] * stride_dkk + offs_d[None, :] * stride_dkd
-    dv_ptrs = DV_ptr + b64 * stride_dvb + h64 * stride_dvh + offs_n[:, None] * stride_dvk + offs_d[None, :] * stride_dvd
+    dk_ptrs = _slice(DK_ptr, b, h, stride_dkb, stride_dkh) + offs_n[:, None] * stride_dkk + offs_d[None, :] * stride_dkd
+    dv_ptrs = _slice(DV_ptr, b, h, stride_dvb, stride_dvh) + offs_n[:, None] * stride_dvk + offs_d[None, :] * stride_dvd
     if EVEN_K and EVEN_D:
         tl.store(dk_ptrs, dk.to(DK_ptr.dtype.element_ty))
         tl.store(dv_ptrs, dv.to(DV_ptr.dtype.element_ty))
