@@ -334,7 +334,9 @@ def train(
     try:
         device = par.setup()
         cfg.data.accum_steps(par.world_size)  # a batch that does not split over the ranks fails before any output
-        return _run(cfg, par, device, run_dir, state, extra_sinks)
+        result = _run(cfg, par, device, run_dir, state, extra_sinks)
+        par.barrier()  # every rank is done with the group before any rank tears it down (close)
+        return result
     finally:
         par.close()
 
