@@ -18,7 +18,9 @@ Tricks that matter (plain `tl.dot`, portable to A100/H100/B200):
   allow it can be read through TMA tensor descriptors (a 4-D descriptor over (B, H, N, d), so real strides still
   need no copy; out-of-range rows and padded head-dim columns arrive as zeros); by default only where it measured
   faster (`_default_tma`), pointer loads elsewhere (and always on A100, for fp32 and for odd strides);
-- per-head-dim autotuning over a small config space (BLOCK sizes, num_warps, num_stages) measured on an H100.
+- per-head-dim autotuning over a small config space (BLOCK sizes, num_warps, num_stages) measured on an H100;
+- host side: after the first launch with a given signature, the compiled kernel is called directly (no autotuner
+  or argument binding per call), which halves the host time of a forward + backward on short sequences.
 """
 
 from __future__ import annotations
@@ -445,14 +447,17 @@ def _candidates(name: str, d_pad: int, fp32: bool) -> list[Tile]:
     return TUNED_FP32[name] if fp32 else TUNED[name].get(d_pad, TUNED[name][64])
 
 
-def _default_tma(name: str, d_pad: int) -> bool:
+def _default_tma(name: str, d_pad: int, scores: int) -> bool:
     """Where TMA is usable, which kernels read through it. CS336_FLASH_TMA=1 forces it on for every kernel, =0 off.
     Measured on an H100 (benchmarks/fa2_sweep.py, 16k tokens, causal bf16): TMA beat pointer loads only in the dQ
-    kernel at head dim 64 (1.30 vs 1.35 ms); the forward (1.36 vs 1.29) and dK/dV (2.30 vs 2.05) were slower."""
+    kernel at head dim 64 (1.30 vs 1.35 ms); the forward (1.36 vs 1.29) and dK/dV (2.30 vs 2.05) were slower.
+    Descriptors cost host time on every launch (building them, encoding them in the launcher), which only pays
+    where the GPU time is long enough to hide it: `scores` = batch * heads * n_queries * n_keys >= 2**29 (e.g. 16
+    heads at 8k x 4k); below that a forward + backward is bound by the host anyway (benchmarks/fa2_overhead.py)."""
     mode = os.environ.get("CS336_FLASH_TMA", "auto")
     if mode in ("0", "1"):
         return mode == "1"
-    return name == "dq" and d_pad <= 64
+    return name == "dq" and d_pad <= 64 and scores >= 2**29
 
 
 def _set_tma_blocks(nargs: dict) -> None:
@@ -503,10 +508,6 @@ def _as4d(t: Tensor) -> Tensor:
     return t.reshape(-1, t.shape[-3], t.shape[-2], t.shape[-1])
 
 
-def _strides(t: Tensor) -> tuple[int, ...]:
-    return tuple(t.stride())
-
-
 def _check(q: Tensor, k: Tensor, v: Tensor) -> None:
     check_qkv(q, k, v)
     if not INTERPRET and not q.is_cuda:
@@ -554,7 +555,11 @@ def _descriptor(t4: Tensor, block: int, d_pad: int):
 
 
 def _d_pad(d: int) -> int:
-    return max(16, triton.next_power_of_2(d))
+    return max(16, 1 << (d - 1).bit_length())
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 def _flags(n_q: int, n_k: int, d: int, is_causal: bool, tma: bool) -> dict:
@@ -578,29 +583,92 @@ def _fixed_tiles(name: str, flags: dict, fp32: bool, cfg: Tile | None) -> list[T
     return None
 
 
-def _launch(name: str, grid, args: list, flags: dict, cfg: Tile | None, tensors: set) -> None:
-    """args: (name, value) pairs; those named in `tensors` become TMA descriptors when flags["TMA"]."""
-    tiles = _fixed_tiles(name, flags, args[0][1].dtype == torch.float32, cfg)
+class _Args(NamedTuple):
+    """A kernel's runtime arguments: the tensors (in the kernel's order, by parameter name), then the scalars."""
+
+    tensors: list[tuple[str, Tensor]]
+    scalars: tuple
+
+    @staticmethod
+    def of(tensors: list[tuple[str, Tensor]], *tail) -> _Args:
+        """The tensors, their strides (in the same order) and the trailing scalars."""
+        return _Args(tensors, (*[s for _, t in tensors for s in t.stride()], *tail))
+
+
+def _launch(name: str, grid, args: _Args, flags: dict, cfg: Tile | None, tma_names: frozenset) -> None:
+    """Launch kernel `name`; the tensors named in `tma_names` go in as TMA descriptors when flags["TMA"].
+
+    The first launch with a given signature goes through Triton (autotuner, argument binding, compile cache); the
+    compiled kernel and the tile it used are kept under that signature, and later launches with the same signature
+    call the compiled kernel directly. That cuts the host cost of a forward + backward by about half, which is what
+    sets the pace on short sequences."""
+    tiles = _fixed_tiles(name, flags, args.tensors[0][1].dtype == torch.float32, cfg)
+    key = _signature(name, args, flags, tiles) if _FAST_LAUNCH else None
+    hit = _COMPILED.get(key) if key is not None else None
+    if hit is not None:
+        compiled, t = hit
+        g = grid({"BLOCK_M": t.bm, "BLOCK_N": t.bn})
+        compiled[(g[0], g[1], 1)](*_kernel_args(args, flags, tma_names, t.bm, t.bn), *_constexprs(name, flags, t))
+        return
+    compiled, t = _launch_via_triton(name, grid, args, flags, tiles, tma_names)
+    if key is not None and compiled is not None:
+        if len(_COMPILED) >= _MAX_SIGNATURES:
+            _COMPILED.clear()
+        _COMPILED[key] = (compiled, t)
+
+
+def _launch_via_triton(name: str, grid, args: _Args, flags: dict, tiles: list[Tile] | None, tma_names: frozenset):
+    """Launch through Triton's own entry points; returns (compiled kernel, tile used)."""
     if tiles is None:  # autotune: its pre-hook sets each descriptor's box per config
         tuned = {"fwd": flash_fwd_kernel, "dq": flash_bwd_dq_kernel, "dkdv": flash_bwd_dkdv_kernel}[name]
-        tuned[grid](*_kernel_args(args, flags, tensors, 64, 64), **flags)
-        return
-    kernel = {"fwd": _flash_fwd_kernel, "dq": _flash_bwd_dq_kernel, "dkdv": _flash_bwd_dkdv_kernel}[name]
+        compiled = tuned[grid](*_kernel_args(args, flags, tma_names, 64, 64), **flags)
+        return compiled, _tile_of(tuned.best_config)
+    kernel = _JIT[name]
     for i, t in enumerate(tiles):
         try:
-            kernel[grid](*_kernel_args(args, flags, tensors, t.bm, t.bn), **flags, BLOCK_M=t.bm, BLOCK_N=t.bn,
-                         num_warps=t.warps, num_stages=t.stages)  # fmt: skip
-            return
+            compiled = kernel[grid](*_kernel_args(args, flags, tma_names, t.bm, t.bn), **flags, BLOCK_M=t.bm,
+                                    BLOCK_N=t.bn, num_warps=t.warps, num_stages=t.stages)  # fmt: skip
+            return compiled, t
         except OutOfResources:  # e.g. an A100's smaller shared memory: next tile
             if i == len(tiles) - 1:
                 raise
+    raise AssertionError("unreachable")
 
 
-def _kernel_args(args: list, flags: dict, tensors: set, bm: int, bn: int) -> list:
+# Direct launches of compiled kernels (see _launch). CS336_FLASH_FAST_LAUNCH=0 sends every launch through Triton.
+_FAST_LAUNCH = not INTERPRET and os.environ.get("CS336_FLASH_FAST_LAUNCH", "1") != "0"
+_MAX_SIGNATURES = 4096
+_COMPILED: dict[tuple, tuple] = {}
+
+
+def _signature(name: str, args: _Args, flags: dict, tiles: list[Tile] | None) -> tuple:
+    """Everything Triton specialises a compiled kernel on, and more: the exact scalar arguments (strides, lengths),
+    each tensor's dtype, shape and 16-byte alignment, the compile-time flags, the tile choice and the device."""
+    tensors = [(t.dtype, t.shape, t.data_ptr() % 16 == 0) for _, t in args.tensors]
+    return (name, torch.cuda.current_device(), *flags.values(), tiles and tuple(tiles), args.scalars, *tensors)
+
+
+@functools.cache
+def _constexpr_names(name: str) -> tuple[str, ...]:
+    return tuple(p.name for p in _JIT[name].params if p.is_constexpr)
+
+
+def _constexprs(name: str, flags: dict, t: Tile) -> list:
+    values = {**flags, "BLOCK_M": t.bm, "BLOCK_N": t.bn}
+    return [values[n] for n in _constexpr_names(name)]
+
+
+def _kernel_args(args: _Args, flags: dict, tma_names: frozenset, bm: int, bn: int) -> list:
     if not flags["TMA"]:
-        return [a for _, a in args]
+        return [*(t for _, t in args.tensors), *args.scalars]
     blocks = {"Q": bm, "DO": bm, "K": bn, "V": bn}
-    return [_descriptor(a, blocks[n], flags["D_PAD"]) if n in tensors else a for n, a in args]
+    d_pad = flags["D_PAD"]
+    tensors = (_descriptor(t, blocks[n], d_pad) if n in tma_names else t for n, t in args.tensors)
+    return [*tensors, *args.scalars]
+
+
+_QKV = frozenset({"Q", "K", "V"})
+_QKV_DO = frozenset({"Q", "K", "V", "DO"})
 
 
 def flash_attn_forward(
@@ -616,16 +684,14 @@ def flash_attn_forward(
     o4 = _as4d(o)
     l4 = lse.reshape(batch, heads, n_q)
     if tma is None:
-        tma = _default_tma("fwd", _d_pad(d)) and _tma_usable(q4, k4, v4)
+        tma = _default_tma("fwd", _d_pad(d), batch * heads * n_q * n_k) and _tma_usable(q4, k4, v4)
     flags = _flags(n_q, n_k, d, is_causal, tma)
 
     def grid(meta):
-        return (triton.cdiv(n_q, meta["BLOCK_M"]), batch * heads)
+        return (_cdiv(n_q, meta["BLOCK_M"]), batch * heads)
 
-    args = [("Q", q4), ("K", k4), ("V", v4), ("O", o4), ("L", l4)]
-    args += [("", s) for t in (q4, k4, v4, o4, l4) for s in _strides(t)]
-    args += [("", heads), ("", n_q), ("", n_k), ("", 1.0 / math.sqrt(d))]
-    _launch("fwd", grid, args, flags, cfg, {"Q", "K", "V"})
+    args = _Args.of([("Q", q4), ("K", k4), ("V", v4), ("O", o4), ("L", l4)], heads, n_q, n_k, 1.0 / math.sqrt(d))
+    _launch("fwd", grid, args, flags, cfg, _QKV)
     return o, lse
 
 
@@ -655,24 +721,27 @@ class _BackwardState:
         self.dk = torch.empty(k.shape, dtype=k.dtype, device=k.device)
         self.dv = torch.empty(v.shape, dtype=v.dtype, device=v.device)
         dq4, dk4, dv4 = _as4d(self.dq), _as4d(self.dk), _as4d(self.dv)
-        usable = tma is None and _tma_usable(q4, k4, v4, do4)
-        self.flags = {
-            name: _flags(n_q, n_k, d, is_causal, tma if tma is not None else usable and _default_tma(name, _d_pad(d)))
-            for name in ("dq", "dkdv")
-        }
-        tail = [("", heads), ("", n_q), ("", n_k), ("", 1.0 / math.sqrt(d))]
-        named = [("Q", q4), ("K", k4), ("V", v4), ("O", o4), ("DO", do4), ("L", l4), ("DD", delta), ("DQ", dq4)]
-        self.dq_args = named + [("", s) for _, t in named for s in _strides(t)] + tail
-        named = [("Q", q4), ("K", k4), ("V", v4), ("DO", do4), ("L", l4), ("DD", delta), ("DK", dk4), ("DV", dv4)]
-        self.dkdv_args = named + [("", s) for _, t in named for s in _strides(t)] + tail
-        self.grid_q = lambda meta: (triton.cdiv(n_q, meta["BLOCK_M"]), batch * heads)
-        self.grid_k = lambda meta: (triton.cdiv(n_k, meta["BLOCK_N"]), batch * heads)
+        if tma is None:
+            want = {name: _default_tma(name, _d_pad(d), batch * heads * n_q * n_k) for name in ("dq", "dkdv")}
+            usable = any(want.values()) and _tma_usable(q4, k4, v4, do4)
+            self.flags = {name: _flags(n_q, n_k, d, is_causal, w and usable) for name, w in want.items()}
+        else:
+            self.flags = {name: _flags(n_q, n_k, d, is_causal, tma) for name in ("dq", "dkdv")}
+        tail = (heads, n_q, n_k, 1.0 / math.sqrt(d))
+        self.dq_args = _Args.of(
+            [("Q", q4), ("K", k4), ("V", v4), ("O", o4), ("DO", do4), ("L", l4), ("DD", delta), ("DQ", dq4)], *tail
+        )
+        self.dkdv_args = _Args.of(
+            [("Q", q4), ("K", k4), ("V", v4), ("DO", do4), ("L", l4), ("DD", delta), ("DK", dk4), ("DV", dv4)], *tail
+        )
+        self.grid_q = lambda meta: (_cdiv(n_q, meta["BLOCK_M"]), batch * heads)
+        self.grid_k = lambda meta: (_cdiv(n_k, meta["BLOCK_N"]), batch * heads)
 
     def run_dq(self, cfg: Tile | None = None) -> None:
-        _launch("dq", self.grid_q, self.dq_args, self.flags["dq"], cfg, {"Q", "K", "V", "DO"})
+        _launch("dq", self.grid_q, self.dq_args, self.flags["dq"], cfg, _QKV_DO)
 
     def run_dkdv(self, cfg: Tile | None = None) -> None:
-        _launch("dkdv", self.grid_k, self.dkdv_args, self.flags["dkdv"], cfg, {"Q", "K", "V", "DO"})
+        _launch("dkdv", self.grid_k, self.dkdv_args, self.flags["dkdv"], cfg, _QKV_DO)
 
 
 class FlashAttentionTriton(torch.autograd.Function):
@@ -696,3 +765,4 @@ class FlashAttentionTriton(torch.autograd.Function):
 flash_fwd_kernel = _autotuned(_flash_fwd_kernel, "fwd")
 flash_bwd_dq_kernel = _autotuned(_flash_bwd_dq_kernel, "dq")
 flash_bwd_dkdv_kernel = _autotuned(_flash_bwd_dkdv_kernel, "dkdv")
+_JIT = {"fwd": _flash_fwd_kernel, "dq": _flash_bwd_dq_kernel, "dkdv": _flash_bwd_dkdv_kernel}

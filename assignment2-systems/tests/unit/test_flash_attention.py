@@ -151,6 +151,52 @@ def test_triton_gpu_long_causal_bf16(d):
     check_against_reference(cls, (1, 2, 4096, d), 4096, True, torch.bfloat16, "cuda", 3e-2, 5e-2)
 
 
+def _fwd_bwd(q, k, v, do, is_causal):
+    from cs336_systems.kernels.flash_triton import FlashAttentionTriton
+
+    q, k, v = (t.detach().requires_grad_() for t in (q, k, v))
+    o = FlashAttentionTriton.apply(q, k, v, is_causal)
+    return (o, *torch.autograd.grad(o, (q, k, v), do))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("tune", "tma"), [("0", "auto"), ("0", "1"), ("1", "auto")])
+def test_triton_gpu_direct_launches_match_triton_launches(tune, tma, monkeypatch):
+    """Repeated launches with one signature reuse the compiled kernel; a new layout (transposed view, a 2-byte
+    offset that breaks 16-byte alignment and so TMA) is a new signature. Each result equals, bit for bit, what a
+    launch through Triton's own entry points gives, and the contiguous one matches the float64 reference.
+    CS336_FLASH_TMA=1 puts every kernel on TMA descriptors where the layout allows (on compute capability >= 9)."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    from cs336_systems.kernels import flash_triton as ft
+
+    monkeypatch.setenv("CS336_FLASH_TUNE", tune)
+    monkeypatch.setenv("CS336_FLASH_TMA", tma)
+    monkeypatch.setattr(ft, "_COMPILED", {})
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    base = torch.randn(4 * 2 * 300 * 64 + 1, device="cuda", dtype=torch.bfloat16, generator=gen)
+    contiguous = [base[i * 38400 : (i + 1) * 38400].view(1, 2, 300, 64) for i in range(4)]
+    transposed = [t.reshape(1, 300, 2, 64).transpose(1, 2) for t in contiguous]
+    offset = [base[1 + i * 38400 : 1 + (i + 1) * 38400].view(1, 2, 300, 64) for i in range(4)]
+    expected_entries = 0
+    for layout in (contiguous, contiguous, transposed, offset):
+        q, k, v, do = layout
+        direct = _fwd_bwd(q, k, v, do, True)
+        if layout is not contiguous or expected_entries == 0:
+            expected_entries += 3  # forward, dQ and dK/dV kernels
+        assert len(ft._COMPILED) == expected_entries
+        monkeypatch.setattr(ft, "_FAST_LAUNCH", False)
+        via_triton = _fwd_bwd(q, k, v, do, True)
+        monkeypatch.setattr(ft, "_FAST_LAUNCH", True)
+        for name, a, b in zip(("O", "dQ", "dK", "dV"), direct, via_triton, strict=True):
+            assert torch.equal(a, b), name
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in contiguous[:3])
+    ro, _ = reference_attention(q64, k64, v64, True)
+    want = (ro, *torch.autograd.grad(ro, (q64, k64, v64), contiguous[3].double()))
+    for a, b in zip(_fwd_bwd(*contiguous, True), want, strict=True):
+        torch.testing.assert_close(a.double(), b, atol=3e-2, rtol=5e-2)
+
+
 def test_triton_tile_tables_fit_the_kernels():
     """Every listed tile must satisfy the causal kernels' static asserts (forward/dQ: BLOCK_M % BLOCK_N == 0; dK/dV:
     BLOCK_N % BLOCK_M == 0) and stay within the 256-row tiles the EVEN_* flags assume."""
