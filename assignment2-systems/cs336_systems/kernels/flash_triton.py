@@ -620,7 +620,7 @@ def _launch(name: str, grid, args: _Args, flags: dict, cfg: Tile | None, tma_nam
 def _launch_via_triton(name: str, grid, args: _Args, flags: dict, tiles: list[Tile] | None, tma_names: frozenset):
     """Launch through Triton's own entry points; returns (compiled kernel, tile used)."""
     if tiles is None:  # autotune: its pre-hook sets each descriptor's box per config
-        tuned = {"fwd": flash_fwd_kernel, "dq": flash_bwd_dq_kernel, "dkdv": flash_bwd_dkdv_kernel}[name]
+        tuned = _TUNED[name]
         compiled = tuned[grid](*_kernel_args(args, flags, tma_names, 64, 64), **flags)
         return compiled, _tile_of(tuned.best_config)
     kernel = _JIT[name]
@@ -765,4 +765,5 @@ class FlashAttentionTriton(torch.autograd.Function):
 flash_fwd_kernel = _autotuned(_flash_fwd_kernel, "fwd")
 flash_bwd_dq_kernel = _autotuned(_flash_bwd_dq_kernel, "dq")
 flash_bwd_dkdv_kernel = _autotuned(_flash_bwd_dkdv_kernel, "dkdv")
+_TUNED = {"fwd": flash_fwd_kernel, "dq": flash_bwd_dq_kernel, "dkdv": flash_bwd_dkdv_kernel}
 _JIT = {"fwd": _flash_fwd_kernel, "dq": _flash_bwd_dq_kernel, "dkdv": _flash_bwd_dkdv_kernel}
