@@ -4,7 +4,8 @@
 
 1. Host cost per call on a tiny shape (GPU time negligible): N calls without synchronising, wall / N, for our
    forward, backward and autograd forward+backward (direct launches of the compiled kernels, the default, and
-   every launch through Triton's autotuner and binder) and for cuDNN SDPA.
+   every launch through Triton's autotuner and binder), for cuDNN SDPA, and the backward of a Python Function that
+   launches nothing (the autograd engine's own cost for a Python backward).
 2. The key shapes (batch 1, 16 heads, causal bf16, 4k): do_bench of forward, backward and forward+backward, and the
    same forward+backward replayed from a CUDA graph (GPU time only), ours vs cuDNN.
 3. A torch.profiler table of our forward+backward at 4k, d=64 (every kernel, with its GPU time).
@@ -63,6 +64,23 @@ def _benches(f, q, k, v, do) -> dict:
     )
 
 
+def _noop_function(like: torch.Tensor):
+    out, grad = torch.empty_like(like), torch.empty_like(like)
+
+    class Noop(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return out
+
+        @staticmethod
+        def backward(ctx, g):
+            (_,) = ctx.saved_tensors
+            return grad
+
+    return Noop
+
+
 def host_us(fn, n=300) -> float:
     for _ in range(20):
         fn()
@@ -115,6 +133,13 @@ def main() -> None:
                      value=host_us(lambda: ft.flash_attn_forward(qd, kd, vd, True))))  # fmt: skip
     rows.append(dict(part="host", impl="triton", what="flash_attn_backward_us",
                      value=host_us(lambda: ft.flash_attn_backward(qd, kd, vd, o, do, lse, True))))  # fmt: skip
+    # The autograd engine's own cost for a Python backward: a Function that launches nothing (forward returns a
+    # preallocated output, backward preallocated gradients), through the same torch.autograd.grad call.
+    noop_bwd = _noop_function(qd)
+    qn = qd.detach().clone().requires_grad_()
+    on = noop_bwd.apply(qn)
+    rows.append(dict(part="host", impl="noop_function", what="bwd_us",
+                     value=host_us(lambda: torch.autograd.grad(on, (qn,), do, retain_graph=True))))  # fmt: skip
     for r in rows:
         print(r, flush=True)
 

@@ -308,19 +308,21 @@ def _dkdv_inner(
             lse2 = tl.load(l_ptrs + rows * stride_lq) * 1.4426950408889634
         else:
             lse2 = tl.load(l_ptrs + rows * stride_lq, mask=rows < N_QUERIES, other=0.0) * 1.4426950408889634
-        # Transposed scores: (BLOCK_N keys) x (BLOCK_M queries).
-        s_t = tl.dot(k, tl.trans(q))
-        p_t = tl.math.exp2(s_t * qk_scale - lse2[None, :])
-        if MASKED:  # diagonal band: query i sees key j iff i >= j
-            p_t = tl.where(rows[None, :] >= offs_n[:, None], p_t, 0.0)
         do = _load_tile(do_src, b, h, start_m, offs_m, offs_d, stride_doq, stride_dod, N_QUERIES,
                         D, BLOCK_M, D_PAD, not EVEN_Q, EVEN_D, TMA)  # fmt: skip
-        dv = tl.dot(p_t.to(do.dtype), do, dv)
         if EVEN_Q:
             delta = tl.load(dd_ptrs + rows * stride_dq)
         else:
             delta = tl.load(dd_ptrs + rows * stride_dq, mask=rows < N_QUERIES, other=0.0)
+        # Transposed scores and dP: (BLOCK_N keys) x (BLOCK_M queries). Both products come first: Triton waits on
+        # a product consumed in the same iteration (and on every product issued before it) right away, but not on
+        # the dV and dK accumulations, so dS is computed while the dV product runs.
+        s_t = tl.dot(k, tl.trans(q))
         dp_t = tl.dot(v, tl.trans(do))
+        p_t = tl.math.exp2(s_t * qk_scale - lse2[None, :])
+        if MASKED:  # diagonal band: query i sees key j iff i >= j
+            p_t = tl.where(rows[None, :] >= offs_n[:, None], p_t, 0.0)
+        dv = tl.dot(p_t.to(do.dtype), do, dv)
         ds_t = p_t * (dp_t - delta[None, :])
         dk = tl.dot(ds_t.to(q.dtype), q, dk)
     return dk, dv
